@@ -1,0 +1,36 @@
+"""dcgan_tf: train the TensorFlow tutorial's DCGAN on MNIST, resume it, sample from it.
+
+``import dcgan_tf`` is cheap: TensorFlow is imported only when a function that needs it is used.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Quiet TensorFlow's C++ start-up chatter (CUDA probing on machines without a GPU, CPU feature
+# notes) unless the user set the level; this has to happen before TensorFlow is first imported.
+# Python-level errors are unaffected.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+__version__ = "0.1.0"
+__all__ = ["TrainConfig", "fit", "load_generator", "load_mnist"]
+
+
+def __getattr__(name: str):
+    if name == "TrainConfig":
+        from dcgan_tf.config import TrainConfig
+
+        return TrainConfig
+    if name == "fit":
+        from dcgan_tf.training import fit
+
+        return fit
+    if name == "load_generator":
+        from dcgan_tf.checkpoints import load_generator
+
+        return load_generator
+    if name == "load_mnist":
+        from dcgan_tf.data import load_mnist
+
+        return load_mnist
+    raise AttributeError(f"module 'dcgan_tf' has no attribute {name!r}")

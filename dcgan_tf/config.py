@@ -1,0 +1,134 @@
+"""The run configuration: one frozen dataclass, its validation, and the argparse parser built from it.
+
+Every field is a command-line flag (``noise_dim`` -> ``--noise-dim``) and every flag is a field, so
+`config.json` beside the checkpoints records a run completely. This module imports no TensorFlow,
+so ``--help`` and flag errors are instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dcgan_tf.errors import DcganError
+
+CONFIG_FILE = "config.json"
+
+# Registries of what a run can be built from. Later work (Fashion-MNIST, a dense baseline,
+# WGAN-GP) adds names here and in data.py / models.py / losses.py.
+DATASETS = ("mnist",)
+MODELS = ("dcgan",)
+LOSSES = ("bce",)
+
+# Fields that define what a checkpoint folder holds. Resuming with any of them changed would
+# silently mix two different runs (or fail to restore), so we refuse and explain instead.
+RUN_IDENTITY = ("dataset", "model", "loss", "noise_dim", "batch_size", "learning_rate", "train_size", "seed")
+
+
+def _flag(default: Any, help: str, **argparse_kwargs: Any) -> Any:
+    return field(default=default, metadata={"help": help, **argparse_kwargs})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every hyperparameter and path of a training run (see ``python -m dcgan_tf.train --help``)."""
+
+    data: str | None = _flag(
+        None,
+        "MNIST as a Keras-layout .npz (x_train, y_train, x_test, y_test) or a folder with the four "
+        "official IDX files (plain or .gz). Default: download with keras.datasets.mnist.load_data().",
+        metavar="PATH",
+    )
+    dataset: str = _flag("mnist", "which dataset the images are", choices=DATASETS)
+    model: str = _flag("dcgan", "generator/discriminator pair to build", choices=MODELS)
+    loss: str = _flag("bce", "GAN loss (bce: from-logits binary cross-entropy)", choices=LOSSES)
+    epochs: int = _flag(100, "total epochs; a larger value continues a finished run", type=int)
+    batch_size: int = _flag(256, "images per training step", type=int)
+    learning_rate: float = _flag(1e-4, "Adam learning rate of both models", type=float)
+    noise_dim: int = _flag(100, "length of the generator's input noise vector", type=int)
+    train_size: int | None = _flag(None, "train on the first N training images (default: all)", type=int, metavar="N")
+    seed: int = _flag(0, "seed for weights, noise, dropout and shuffling (same seed, same run)", type=int)
+    checkpoint_dir: str = _flag("training_checkpoints", "folder for checkpoints and config.json", metavar="DIR")
+    checkpoint_every: int = _flag(
+        15, "keep a checkpoint every K epochs (and after the last one)", type=int, metavar="K"
+    )
+    output_dir: str | None = _flag(
+        None, "folder for epoch grids, dcgan.gif, history.csv, losses.png (default: --checkpoint-dir)", metavar="DIR"
+    )
+    fresh: bool = _flag(False, "start over: move an existing run in the folders into archive/<time>/ first")
+    dry_run: bool = _flag(False, "train one batch, print its losses and write nothing (checks the setup)")
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "noise_dim", "checkpoint_every"):
+            _require_positive(name, getattr(self, name))
+        if self.train_size is not None:
+            _require_positive("train_size", self.train_size)
+            if self.train_size < self.batch_size:
+                raise DcganError(
+                    f"--train-size {self.train_size} is smaller than --batch-size {self.batch_size}, so an epoch "
+                    "would have no full batch: raise --train-size or lower --batch-size"
+                )
+        if not self.learning_rate > 0:  # also rejects NaN
+            raise DcganError(f"--learning-rate must be a positive number (got {self.learning_rate})")
+        if self.output_dir is None:  # resolve now so config.json records where outputs went
+            object.__setattr__(self, "output_dir", self.checkpoint_dir)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+
+    def describe(self) -> str:
+        """The resolved configuration, one ``name = value`` line per field, for printing at start."""
+        return "\n".join(f"  {f.name:<17}= {getattr(self, f.name)!r}" for f in dataclasses.fields(self))
+
+    def conflicts_with(self, saved: dict[str, Any]) -> list[str]:
+        """Identity fields whose saved value differs from ours, as ``name=saved (now new)`` strings."""
+        return [
+            f"{name}={saved[name]!r} (now {getattr(self, name)!r})"
+            for name in RUN_IDENTITY
+            if name in saved and saved[name] != getattr(self, name)
+        ]
+
+
+def _require_positive(name: str, value: int) -> None:
+    if value <= 0:
+        raise DcganError(f"--{name.replace('_', '-')} must be a positive integer (got {value})")
+
+
+def read_saved_config(directory: str | Path) -> dict[str, Any] | None:
+    """The ``config.json`` saved in a run folder as a dict, or None if there is none."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DcganError(
+            f"{path} is unreadable ({err}): restore it from a backup or start a new --checkpoint-dir"
+        ) from None
+    if not isinstance(saved, dict):
+        raise DcganError(f"{path} is not a JSON object: restore it from a backup or start a new --checkpoint-dir")
+    return saved
+
+
+def build_parser(cls: type = TrainConfig, description: str | None = None) -> argparse.ArgumentParser:
+    """An argparse parser with one flag per dataclass field, help and defaults taken from the field."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for f in dataclasses.fields(cls):
+        kwargs = dict(f.metadata)
+        flag = "--" + f.name.replace("_", "-")
+        if f.default is False:
+            parser.add_argument(flag, action="store_true", **kwargs)
+        else:
+            parser.add_argument(flag, default=f.default, **kwargs)
+    return parser
+
+
+def parse_config(argv: Sequence[str] | None, cls: type = TrainConfig, description: str | None = None) -> Any:
+    """Parse command-line flags into a validated, frozen config of type ``cls``."""
+    args = build_parser(cls, description).parse_args(argv)
+    return cls(**vars(args))

@@ -1,0 +1,76 @@
+"""The training step: one ``tf.function`` that draws noise, runs both models and updates both.
+
+It works under any ``tf.distribute`` strategy (the default one is a single device): each replica
+computes per-example losses on its share of the global batch and divides by the *global* batch
+size, so summing over replicas gives the same mean loss as one device would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+
+from dcgan_tf.losses import GanLoss
+
+
+def make_train_step(
+    generator: keras.Model,
+    discriminator: keras.Model,
+    generator_optimizer: keras.optimizers.Optimizer,
+    discriminator_optimizer: keras.optimizers.Optimizer,
+    loss: GanLoss,
+    noise_dim: int,
+    seed: int,
+    strategy: tf.distribute.Strategy | None = None,
+) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
+    """A compiled step: a global batch of real images (B, 28, 28, 1) -> mean losses and D outputs.
+
+    The noise of step ``t`` is a pure function of ``(seed, t)`` (``t`` is the generator optimizer's
+    iteration counter, which checkpoints save), so a resumed run draws the same noise as an
+    uninterrupted one, and every replica takes its own slice of the same global noise batch.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+
+    def replica_step(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        ctx = tf.distribute.get_replica_context()
+        local_batch = tf.shape(images)[0]
+        global_batch = local_batch * ctx.num_replicas_in_sync
+        step = tf.cast(generator_optimizer.iterations, tf.int64)
+        noise = tf.random.stateless_normal(
+            [global_batch, noise_dim], seed=tf.stack([tf.constant(seed, tf.int64), step])
+        )
+        noise = noise[ctx.replica_id_in_sync_group * local_batch :][:local_batch]  # (b, noise_dim)
+
+        # Two tapes, one per model: each loss is differentiated only w.r.t. its own model.
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = generator(noise, training=True)  # (b, 28, 28, 1)
+            real_logits = discriminator(images, training=True)  # (b, 1)
+            fake_logits = discriminator(fake, training=True)  # (b, 1)
+            g_loss = tf.nn.compute_average_loss(loss.generator(fake_logits), global_batch_size=global_batch)
+            d_loss = tf.nn.compute_average_loss(
+                loss.discriminator(real_logits, fake_logits), global_batch_size=global_batch
+            )
+
+        g_grads = g_tape.gradient(g_loss, generator.trainable_variables)
+        d_grads = d_tape.gradient(d_loss, discriminator.trainable_variables)
+        generator_optimizer.apply_gradients(zip(g_grads, generator.trainable_variables))
+        discriminator_optimizer.apply_gradients(zip(d_grads, discriminator.trainable_variables))
+
+        # Mean D(x) and D(G(z)) show who is winning; like the losses they are pre-divided so the
+        # sum over replicas is the global mean.
+        scale = tf.cast(global_batch, tf.float32)
+        return {
+            "g_loss": g_loss,
+            "d_loss": d_loss,
+            "d_real": tf.reduce_sum(tf.sigmoid(real_logits)) / scale,
+            "d_fake": tf.reduce_sum(tf.sigmoid(fake_logits)) / scale,
+        }
+
+    @tf.function
+    def train_step(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        per_replica = strategy.run(replica_step, args=(images,))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
+
+    return train_step

@@ -1,0 +1,291 @@
+"""Training: the epoch loop and everything it leaves behind (``python -m dcgan_tf.train`` runs it).
+
+`fit(config)` is the whole job and is what the CLI, the notebook and the tests call. Per epoch it
+runs the compiled step over shuffled batches with a progress bar, then writes the epoch's image
+grid, a row of ``history.csv`` and the loss plot, and a checkpoint when one is due. SIGINT/SIGTERM
+stop it after the current batch with a checkpoint, so no finished work is ever lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dcgan_tf import data, visualize
+from dcgan_tf.checkpoints import CheckpointStore, generate
+from dcgan_tf.config import CONFIG_FILE, TrainConfig, read_saved_config
+from dcgan_tf.errors import DcganError, Interrupted
+from dcgan_tf.files import archive_contents, ensure_writable, write_text
+from dcgan_tf.losses import get_loss
+from dcgan_tf.models import build_models, random_state
+from dcgan_tf.step import make_train_step
+
+NUM_EXAMPLES = 16  # digits in each epoch grid (4x4), drawn from the same fixed noise every epoch
+HISTORY_FILE = "history.csv"
+GIF_FILE = "dcgan.gif"
+PLOT_FILE = "losses.png"
+METRICS = ("g_loss", "d_loss", "d_real", "d_fake")  # what the step returns, in this order
+HISTORY_COLUMNS = ("epoch", "generator_loss", "discriminator_loss", "d_real", "d_fake", "seconds")
+
+
+def epoch_image_name(epoch: int) -> str:
+    return f"image_at_epoch_{epoch:04d}.png"
+
+
+@dataclass
+class Gan:
+    """Everything a run trains and checkpoints, built for one config."""
+
+    generator: keras.Model
+    discriminator: keras.Model
+    generator_optimizer: keras.optimizers.Optimizer
+    discriminator_optimizer: keras.optimizers.Optimizer
+    sample_noise: tf.Variable  # (NUM_EXAMPLES, noise_dim), fixed for the whole run
+    epoch: tf.Variable = field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False))
+    step: tf.Variable = field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False))
+    # Running sums of METRICS and the seconds spent over the `step` batches of the unfinished epoch.
+    sums: tf.Variable = field(default_factory=lambda: tf.Variable(tf.zeros(5, tf.float64), trainable=False))
+
+    def checkpoint_objects(self) -> dict:
+        return {
+            "generator": self.generator,
+            "discriminator": self.discriminator,
+            "generator_optimizer": self.generator_optimizer,
+            "discriminator_optimizer": self.discriminator_optimizer,
+            "dropout_state": random_state(self.discriminator),
+            "sample_noise": self.sample_noise,
+            "epoch": self.epoch,
+            "step": self.step,
+            "sums": self.sums,
+        }
+
+
+def build_gan(config: TrainConfig) -> Gan:
+    """Models, optimizers and sample noise for ``config``, identical for identical seeds."""
+    keras.utils.set_random_seed(config.seed)  # weight initialisation and dropout seeds
+    generator, discriminator = build_models(config.model, config.noise_dim, seed=config.seed)
+    optimizers = []
+    for model in (generator, discriminator):
+        optimizer = keras.optimizers.Adam(config.learning_rate)
+        # Build now (not lazily in the first step) so a checkpoint can restore the Adam moments.
+        optimizer.build(model.trainable_variables)
+        optimizers.append(optimizer)
+    noise = np.random.default_rng([config.seed, 1 << 20]).standard_normal((NUM_EXAMPLES, config.noise_dim))
+    return Gan(generator, discriminator, *optimizers, sample_noise=tf.Variable(noise.astype(np.float32)))
+
+
+def fit(config: TrainConfig) -> list[dict[str, float]]:
+    """Train (or resume training) as ``config`` says; returns the history, one dict per epoch."""
+    print("dcgan_tf training with:\n" + config.describe(), flush=True)
+    mnist = data.load_mnist(config.data)
+    images = data.training_images(mnist, config.train_size)
+    if config.dry_run:
+        return [_dry_run(config, images)]
+
+    checkpoint_dir, output_dir = _prepare_folders(config)
+    gan = build_gan(config)
+    store = CheckpointStore(checkpoint_dir, **gan.checkpoint_objects())
+    if store.latest:
+        store.restore(store.latest)
+        print(f"resuming from {store.latest} (epoch {int(gan.epoch)}, batch {int(gan.step)})")
+    write_text(checkpoint_dir / CONFIG_FILE, config.to_json())
+
+    start = int(gan.epoch)
+    history = read_history(output_dir / HISTORY_FILE, up_to_epoch=start)
+    if start >= config.epochs:
+        print(f"nothing to do: this run has trained {start} epochs; pass --epochs > {start} to continue")
+        return history
+
+    train_step = make_train_step(
+        gan.generator,
+        gan.discriminator,
+        gan.generator_optimizer,
+        gan.discriminator_optimizer,
+        get_loss(config.loss),
+        config.noise_dim,
+        config.seed,
+    )
+    images = tf.constant(images)  # the whole training set, gathered into batches by index
+    num_steps = data.steps_per_epoch(len(images), config.batch_size)
+    try:
+        with _stop_requests() as stop:
+            for epoch in range(start, config.epochs):
+                row = _train_epoch(config, gan, store, train_step, images, epoch, num_steps, stop)
+                history.append(row)
+                _write_epoch_outputs(gan, output_dir, history)
+                print(_summary(row, config.epochs), flush=True)
+                if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+                    print(f"saved {store.save(_global_step(gan))}")
+    finally:
+        _write_gif(output_dir, int(gan.epoch))
+    return history
+
+
+def _prepare_folders(config: TrainConfig) -> tuple[Path, Path]:
+    checkpoint_dir = ensure_writable(config.checkpoint_dir, "--checkpoint-dir")
+    output_dir = ensure_writable(config.output_dir, "--output-dir")
+    if config.fresh:
+        for folder in dict.fromkeys([checkpoint_dir, output_dir]):  # once each, in order
+            moved = archive_contents(folder)
+            if moved:
+                print(f"--fresh: moved the previous run in {folder} to {moved}")
+        return checkpoint_dir, output_dir
+    has_checkpoint = tf.train.latest_checkpoint(str(checkpoint_dir)) is not None
+    saved = read_saved_config(checkpoint_dir)
+    if has_checkpoint and saved is None:
+        raise DcganError(
+            f"{checkpoint_dir} holds checkpoints but no {CONFIG_FILE}, so they cannot be checked against this "
+            "run: restore config.json, or use --fresh (moves them to archive/) or another --checkpoint-dir"
+        )
+    conflicts = config.conflicts_with(saved) if has_checkpoint else []
+    if conflicts:
+        raise DcganError(
+            f"{checkpoint_dir} holds a run with {', '.join(conflicts)}: repeat its settings to resume, "
+            "or use --fresh (moves it to archive/) or another --checkpoint-dir"
+        )
+    return checkpoint_dir, output_dir
+
+
+def _train_epoch(config, gan, store, train_step, images, epoch, num_steps, stop) -> dict[str, float]:
+    """Run one epoch's remaining batches; returns its history row. Updates gan.epoch at the end."""
+    first = int(gan.step)
+    sums = gan.sums.numpy()  # a resumed half-epoch carries its running sums over
+    print(f"Epoch {epoch + 1}/{config.epochs}")
+    bar = keras.utils.Progbar(num_steps, stateful_metrics=METRICS, interval=0.5 if sys.stdout.isatty() else 30)
+    started = time.perf_counter()
+    done = first
+    for batch in data.make_dataset(images, config.batch_size, config.seed, epoch, skip_batches=first):
+        outputs = train_step(batch)
+        values = [float(outputs[name]) for name in METRICS]
+        if not all(math.isfinite(v) for v in values):
+            raise DcganError(
+                f"losses became NaN/inf at epoch {epoch + 1}, batch {done + 1}; nothing from this epoch was "
+                f"saved (last checkpoint: {store.latest}): lower --learning-rate, or resume to retry"
+            )
+        sums[:4] += values
+        done += 1
+        bar.update(done, values=list(zip(METRICS, sums[:4] / done)))
+        if stop and done < num_steps:
+            _save_position(gan, epoch, done, sums, time.perf_counter() - started)
+            raise Interrupted(
+                f"saved {store.save(_global_step(gan))} at epoch {epoch + 1}, batch {done}/{num_steps}; "
+                "run the same command to resume"
+            )
+    sums[4] += time.perf_counter() - started
+    _save_position(gan, epoch + 1, 0, np.zeros(5), 0.0)
+    means = sums[:4] / max(done, 1)
+    return dict(zip(HISTORY_COLUMNS, [epoch + 1, *means.tolist(), float(sums[4])]))
+
+
+def _save_position(gan: Gan, epoch: int, step: int, sums: np.ndarray, extra_seconds: float) -> None:
+    sums = np.array(sums, dtype=np.float64)
+    sums[4] += extra_seconds
+    gan.epoch.assign(epoch)
+    gan.step.assign(step)
+    gan.sums.assign(sums)
+
+
+def _global_step(gan: Gan) -> int:
+    return int(gan.generator_optimizer.iterations)
+
+
+def _write_epoch_outputs(gan: Gan, output_dir: Path, history: list[dict[str, float]]) -> None:
+    epoch = int(gan.epoch)
+    visualize.save_grid(generate(gan.generator, gan.sample_noise), output_dir / epoch_image_name(epoch))
+    write_history(output_dir / HISTORY_FILE, history)
+    visualize.plot_history(history, output_dir / PLOT_FILE)
+
+
+def _write_gif(output_dir: Path, last_epoch: int) -> None:
+    frames = [output_dir / epoch_image_name(e) for e in range(1, last_epoch + 1)]
+    frames = [f for f in frames if f.is_file()]
+    if frames:
+        visualize.save_gif(frames, output_dir / GIF_FILE)
+
+
+def _summary(row: dict[str, float], epochs: int) -> str:
+    return (
+        f"epoch {int(row['epoch'])}/{epochs}: generator loss {row['generator_loss']:.4f}, "
+        f"discriminator loss {row['discriminator_loss']:.4f}, D(x) {row['d_real']:.3f}, "
+        f"D(G(z)) {row['d_fake']:.3f}, {row['seconds']:.1f}s"
+    )
+
+
+def _dry_run(config: TrainConfig, images: np.ndarray) -> dict[str, float]:
+    gan = build_gan(config)
+    step = make_train_step(
+        gan.generator,
+        gan.discriminator,
+        gan.generator_optimizer,
+        gan.discriminator_optimizer,
+        get_loss(config.loss),
+        config.noise_dim,
+        config.seed,
+    )
+    batch = next(iter(data.make_dataset(tf.constant(images), config.batch_size, config.seed, 0)))
+    outputs = {name: float(value) for name, value in step(batch).items()}
+    print("dry run: one batch trained, nothing written: " + ", ".join(f"{k} {v:.4f}" for k, v in outputs.items()))
+    return outputs
+
+
+@contextlib.contextmanager
+def _stop_requests() -> Iterator[list[int]]:
+    """Turn the first SIGINT/SIGTERM into a request (a non-empty list) checked between batches.
+
+    A second signal gets the default behaviour back, so a stuck run can still be killed.
+    """
+    requests: list[int] = []
+
+    def request_stop(signum, frame):
+        requests.append(signum)
+        signal.signal(signum, previous[signum])
+        print("\nstopping after this batch (saving a checkpoint)...", file=sys.stderr, flush=True)
+
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, request_stop)
+    except ValueError:  # not the main thread (e.g. some notebook runners): no handlers, no harm
+        pass
+    try:
+        yield requests
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def read_history(path: str | Path, up_to_epoch: int | None = None) -> list[dict[str, float]]:
+    """Rows of ``history.csv`` (numbers as floats, epoch as int), dropping rows past ``up_to_epoch``.
+
+    Rows past the restored checkpoint belong to epochs that are about to be trained again.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        rows = [
+            {k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""} for row in csv.DictReader(f)
+        ]
+    return [row for row in rows if up_to_epoch is None or row["epoch"] <= up_to_epoch]
+
+
+def write_history(path: str | Path, history: Sequence[dict[str, float]]) -> None:
+    """Write history rows as CSV; columns are the standard ones then any extra keys, in order seen."""
+    columns = list(HISTORY_COLUMNS) + [k for row in history for k in row if k not in HISTORY_COLUMNS]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(columns)), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    write_text(path, buffer.getvalue())
