@@ -1,0 +1,66 @@
+"""Shared fixtures: the real MNIST subset beside the repo, tiny training configs and a tiny run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parents[1]
+# CI and the developers' machines keep real MNIST beside the repo; elsewhere set DCGAN_TF_TEST_DATA
+# to any Keras-layout mnist.npz (e.g. ~/.keras/datasets/mnist.npz).
+SUBSET = Path(os.environ.get("DCGAN_TF_TEST_DATA", REPO.parent / "shared" / "datasets" / "mnist-subset.npz"))
+
+
+@pytest.fixture(scope="session")
+def mnist_path() -> Path:
+    if not SUBSET.is_file():
+        pytest.skip(f"real MNIST not found at {SUBSET}; set DCGAN_TF_TEST_DATA to a Keras-layout mnist.npz")
+    return SUBSET
+
+
+def tiny_flags(mnist_path: Path, run_dir: Path, **overrides) -> dict:
+    """TrainConfig keyword arguments for a run of a few seconds on 256 real digits."""
+    flags = dict(
+        data=str(mnist_path),
+        train_size=256,
+        batch_size=64,
+        epochs=2,
+        checkpoint_every=1,
+        checkpoint_dir=str(run_dir),
+    )
+    flags.update(overrides)
+    return flags
+
+
+@pytest.fixture(scope="session")
+def trained_run(mnist_path, tmp_path_factory) -> Path:
+    """A finished 2-epoch tiny training run (checkpoints every epoch); treat it as read-only."""
+    from dcgan_tf.config import TrainConfig
+    from dcgan_tf.training import fit
+
+    run_dir = tmp_path_factory.mktemp("trained_run")
+    fit(TrainConfig(**tiny_flags(mnist_path, run_dir)))
+    return run_dir
+
+
+def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python -m <args>`` from the repo root and capture its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, **kwargs
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """A failed CLI call: non-zero exit, no traceback, and one ``error:`` line naming each fragment."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
