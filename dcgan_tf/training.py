@@ -170,14 +170,16 @@ def _train_epoch(config, gan, store, train_step, images, epoch, num_steps, stop)
         outputs = train_step(batch)
         values = [float(outputs[name]) for name in METRICS]
         if not all(math.isfinite(v) for v in values):
+            print(flush=True)  # end the progress bar's line
             raise DcganError(
-                f"losses became NaN/inf at epoch {epoch + 1}, batch {done + 1}; nothing from this epoch was "
-                f"saved (last checkpoint: {store.latest}): lower --learning-rate, or resume to retry"
+                f"losses became NaN/inf at epoch {epoch + 1}, batch {done + 1}; nothing from this epoch was saved "
+                f"(last checkpoint: {store.latest or 'none yet'}): lower --learning-rate, or resume to retry"
             )
         sums[:4] += values
         done += 1
         bar.update(done, values=list(zip(METRICS, sums[:4] / done)))
         if stop and done < num_steps:
+            print(flush=True)
             _save_position(gan, epoch, done, sums, time.perf_counter() - started)
             raise Interrupted(
                 f"saved {store.save(_global_step(gan))} at epoch {epoch + 1}, batch {done}/{num_steps}; "

@@ -1,0 +1,181 @@
+"""End-to-end training on real MNIST digits: outputs, resume, interruption, refusals, bad input."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from conftest import REPO, assert_one_line_error, run_cli, tiny_flags
+
+from dcgan_tf.checkpoints import list_checkpoints, load_generator
+from dcgan_tf.config import TrainConfig
+from dcgan_tf.errors import DcganError
+from dcgan_tf.training import fit, read_history
+
+# Resumed and uninterrupted runs use the same seeds, noise, dropout masks and batch order, so on
+# one machine they agree bit for bit; we allow this much for float reassociation elsewhere.
+RESUME_TOLERANCE = 1e-6
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file below ``folder`` (relative path -> sha256), to prove nothing was touched."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def copy_run(run: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(run, tmp_path / "run"))
+
+
+def test_tiny_run_writes_every_output(trained_run):
+    assert [(c.name, c.epoch, c.step) for c in list_checkpoints(trained_run)] == [("ckpt-4", 1, 0), ("ckpt-8", 2, 0)]
+    assert TrainConfig(**json.loads((trained_run / "config.json").read_text())).epochs == 2
+    for epoch in (1, 2):
+        grid = iio.imread(trained_run / f"image_at_epoch_{epoch:04d}.png")
+        assert grid.ndim == 2 and grid.shape[0] == grid.shape[1] > 4 * 28  # a 4x4 grid, scaled up
+    assert iio.imread(trained_run / "dcgan.gif", index=None).shape[0] == 2  # one frame per epoch
+    with (trained_run / "history.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert set(rows[0]) >= {"generator_loss", "discriminator_loss", "d_real", "d_fake", "seconds"}
+    assert all(np.isfinite(float(r["generator_loss"])) for r in rows)
+    assert iio.imread(trained_run / "losses.png").shape[-1] in (3, 4)
+
+
+def test_more_epochs_resume_after_the_last_checkpoint(trained_run, mnist_path, tmp_path, capsys):
+    run = copy_run(trained_run, tmp_path)
+    before = snapshot(run)
+    history = fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=3)))
+    out = capsys.readouterr().out
+    assert "resuming from" in out and "(epoch 2, batch 0)" in out
+    assert "Epoch 1/3" not in out and "Epoch 3/3" in out  # only the new epoch was trained
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert [c.epoch for c in list_checkpoints(run)] == [1, 2, 3]
+    after = snapshot(run)
+    for name in ("ckpt-4.index", "ckpt-8.index", "image_at_epoch_0001.png", "image_at_epoch_0002.png"):
+        assert after[name] == before[name]  # earlier results are kept as they were
+    assert iio.imread(run / "dcgan.gif", index=None).shape[0] == 3  # the GIF was rebuilt over all epochs
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(mnist_path, tmp_path):
+    flags = tiny_flags(mnist_path, tmp_path / "straight", train_size=256, batch_size=32, epochs=3)
+    fit(TrainConfig(**flags))
+
+    interrupted = tmp_path / "interrupted"
+    argv = [f"--data={mnist_path}", "--train-size=256", "--batch-size=32", "--epochs=3", "--checkpoint-every=1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "dcgan_tf.train", *argv, f"--checkpoint-dir={interrupted}"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in proc.stdout:  # interrupt as soon as the first epoch is done: mid-way through epoch 2
+        if line.startswith("epoch 1/3"):
+            proc.send_signal(signal.SIGINT)
+            break
+    proc.stdout.read()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, stderr
+    assert "interrupted: saved" in stderr and "Traceback" not in stderr
+    last = list_checkpoints(interrupted)[-1]
+    assert (last.epoch, last.step) < (3, 0), "the signal arrived too late to test anything"
+
+    fit(TrainConfig(**{**flags, "checkpoint_dir": str(interrupted)}))
+    straight = load_generator(tmp_path / "straight").get_weights()
+    resumed = load_generator(interrupted).get_weights()
+    assert max(float(np.abs(a - b).max()) for a, b in zip(straight, resumed)) <= RESUME_TOLERANCE
+    rows = read_history(interrupted / "history.csv")
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    expected = read_history(tmp_path / "straight" / "history.csv")
+    for got, want in zip(rows, expected):  # the interrupted epoch's running sums were carried over
+        assert got["generator_loss"] == pytest.approx(want["generator_loss"], abs=1e-6)
+
+
+def test_conflicting_settings_are_refused_without_touching_the_run(trained_run, mnist_path, tmp_path):
+    run = copy_run(trained_run, tmp_path)
+    before = snapshot(run)
+    with pytest.raises(DcganError, match=r"noise_dim=100 \(now 64\).*--fresh"):
+        fit(TrainConfig(**tiny_flags(mnist_path, run, noise_dim=64)))
+    assert snapshot(run) == before
+
+
+def test_fresh_moves_the_old_run_aside(trained_run, mnist_path, tmp_path):
+    run = copy_run(trained_run, tmp_path)
+    before = snapshot(run)
+    fit(TrainConfig(**tiny_flags(mnist_path, run, noise_dim=64, epochs=1, fresh=True)))
+    (archive,) = (run / "archive").iterdir()
+    assert snapshot(archive) == before  # everything of the old run is still there, byte for byte
+    assert [c.epoch for c in list_checkpoints(run)] == [1]
+    assert load_generator(run).input_shape == (None, 64)
+
+
+def test_dry_run_writes_nothing(mnist_path, tmp_path):
+    (result,) = fit(TrainConfig(**tiny_flags(mnist_path, tmp_path / "dry", dry_run=True)))
+    assert np.isfinite(result["g_loss"])
+    assert not (tmp_path / "dry").exists()
+
+
+# --- the command line: bad input gets one line, a non-zero exit, and leaves files alone ---------
+
+
+def test_impossible_flags_fail_fast():
+    result = run_cli("dcgan_tf.train", "--epochs", "0")
+    assert_one_line_error(result, "--epochs must be a positive integer")
+    assert "Traceback" not in result.stderr
+
+
+def _write(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+def _small_images_npz(path: Path) -> Path:
+    small = np.zeros((4, 8, 8), np.uint8)
+    np.savez(path, x_train=small, y_train=np.zeros(4, np.uint8), x_test=small, y_test=np.zeros(4, np.uint8))
+    return path
+
+
+@pytest.mark.parametrize(
+    "setup, extra, fragments",
+    [
+        (lambda tmp: tmp / "nowhere.npz", [], ["does not exist", "--data"]),
+        (lambda tmp: _write(tmp / "x.npz", b"garbage"), [], ["not a readable .npz"]),
+        (lambda tmp: _small_images_npz(tmp / "s.npz"), [], ["expected (N, 28, 28)"]),
+        (None, ["--noise-dim", "64"], ["noise_dim=100 (now 64)"]),
+    ],
+    ids=["missing-data", "corrupt-data", "wrong-shape", "conflicting-run"],
+)
+def test_bad_input_leaves_the_existing_run_untouched(trained_run, mnist_path, tmp_path, setup, extra, fragments):
+    run = copy_run(trained_run, tmp_path)
+    before = snapshot(run)
+    data = setup(tmp_path) if setup else mnist_path
+    argv = ["--data", str(data), "--train-size=256", "--batch-size=64", "--epochs=3", f"--checkpoint-dir={run}"]
+    assert_one_line_error(run_cli("dcgan_tf.train", *argv, *extra), *fragments)
+    assert snapshot(run) == before
+
+
+def test_nan_losses_stop_with_an_error_and_save_nothing(mnist_path, tmp_path):
+    argv = [f"--data={mnist_path}", "--train-size=256", "--batch-size=64", "--learning-rate=1e30"]
+    result = run_cli("dcgan_tf.train", *argv, f"--checkpoint-dir={tmp_path / 'nan'}")
+    assert_one_line_error(result, "NaN", "lower --learning-rate")
+    assert list_checkpoints(tmp_path / "nan") == []
+
+
+def test_unwritable_output_folder_is_refused(mnist_path, tmp_path):
+    (tmp_path / "file").write_text("a file, not a folder")
+    argv = [f"--data={mnist_path}", "--train-size=256", "--batch-size=64", f"--checkpoint-dir={tmp_path / 'ck'}"]
+    result = run_cli("dcgan_tf.train", *argv, f"--output-dir={tmp_path / 'file' / 'out'}")
+    assert_one_line_error(result, "cannot write to", "--output-dir")
