@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,16 +116,24 @@ def read_saved_config(directory: str | Path) -> dict[str, Any] | None:
     return saved
 
 
+def _prog() -> str | None:
+    """``python -m dcgan_tf.<tool>`` when run that way, so usage lines show the real command."""
+    script = Path(sys.argv[0])
+    return f"python -m dcgan_tf.{script.stem}" if script.parent.name == "dcgan_tf" else None
+
+
 def build_parser(cls: type = TrainConfig, description: str | None = None) -> argparse.ArgumentParser:
     """An argparse parser with one flag per dataclass field, help and defaults taken from the field."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(prog=_prog(), description=description)
     for f in dataclasses.fields(cls):
         kwargs = dict(f.metadata)
         flag = "--" + f.name.replace("_", "-")
         if f.default is False:
             parser.add_argument(flag, action="store_true", **kwargs)
-        else:
-            parser.add_argument(flag, default=f.default, **kwargs)
+            continue
+        if f.default is not None:
+            kwargs["help"] = kwargs.get("help", "") + " (default: %(default)s)"
+        parser.add_argument(flag, default=f.default, **kwargs)
     return parser
 
 
