@@ -25,6 +25,7 @@ CONFIG_FILE = "config.json"
 DATASETS = ("mnist",)
 MODELS = ("dcgan",)
 LOSSES = ("bce",)
+STRATEGIES = ("default", "mirrored", "multiworker")
 
 # Fields that define what a checkpoint folder holds. Resuming with any of them changed would
 # silently mix two different runs (or fail to restore), so we refuse and explain instead.
@@ -60,6 +61,12 @@ class TrainConfig:
     )
     output_dir: str | None = _flag(
         None, "folder for epoch grids, dcgan.gif, history.csv, losses.png (default: --checkpoint-dir)", metavar="DIR"
+    )
+    strategy: str = _flag(
+        "default",
+        "tf.distribute strategy: default (one device), mirrored (all local GPUs), multiworker (machines listed "
+        "in TF_CONFIG); --batch-size is the global batch, split across replicas",
+        choices=STRATEGIES,
     )
     fresh: bool = _flag(False, "start over: move an existing run in the folders into archive/<time>/ first")
     dry_run: bool = _flag(False, "train one batch, print its losses and write nothing (checks the setup)")

@@ -12,7 +12,33 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from dcgan_tf.errors import DcganError
 from dcgan_tf.losses import GanLoss
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy called ``name`` (see ``--strategy``).
+
+    ``mirrored`` replicates over every local GPU, or over the logical CPU devices when there is no
+    GPU (one, unless the CPU was split with ``tf.config.set_logical_device_configuration``).
+    ``multiworker`` reads the cluster from the ``TF_CONFIG`` environment variable.
+    """
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise DcganError(f"unknown strategy {name!r}: choose default, mirrored or multiworker")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run's files (always, except on non-chief multi-worker tasks)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
 
 
 def make_train_step(

@@ -14,6 +14,7 @@ import io
 import math
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from dcgan_tf.errors import DcganError, Interrupted
 from dcgan_tf.files import archive_contents, ensure_writable, write_text
 from dcgan_tf.losses import get_loss
 from dcgan_tf.models import build_models, random_state
-from dcgan_tf.step import make_train_step
+from dcgan_tf.step import is_chief, make_strategy, make_train_step
 
 NUM_EXAMPLES = 16  # digits in each epoch grid (4x4), drawn from the same fixed noise every epoch
 HISTORY_FILE = "history.csv"
@@ -72,16 +73,24 @@ class Gan:
         }
 
 
-def build_gan(config: TrainConfig) -> Gan:
-    """Models, optimizers and sample noise for ``config``, identical for identical seeds."""
+def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> Gan:
+    """Models, optimizers and sample noise for ``config``, identical for identical seeds.
+
+    Everything is created inside ``strategy.scope()`` so that variables are mirrored across replicas.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
     keras.utils.set_random_seed(config.seed)  # weight initialisation and dropout seeds
-    generator, discriminator = build_models(config.model, config.noise_dim, seed=config.seed)
-    optimizers = []
-    for model in (generator, discriminator):
-        optimizer = keras.optimizers.Adam(config.learning_rate)
-        # Build now (not lazily in the first step) so a checkpoint can restore the Adam moments.
-        optimizer.build(model.trainable_variables)
-        optimizers.append(optimizer)
+    with strategy.scope():
+        generator, discriminator = build_models(
+            config.model, config.noise_dim, seed=config.seed, synchronized=strategy.num_replicas_in_sync > 1
+        )
+        optimizers = []
+        for model in (generator, discriminator):
+            optimizer = keras.optimizers.Adam(config.learning_rate)
+            # Build now, in the strategy's scope: a checkpoint can then restore the Adam moments, and
+            # Keras optimizers first built inside a replica step fail under tf.distribute.
+            optimizer.build(model.trainable_variables)
+            optimizers.append(optimizer)
     noise = np.random.default_rng([config.seed, 1 << 20]).standard_normal((NUM_EXAMPLES, config.noise_dim))
     return Gan(generator, discriminator, *optimizers, sample_noise=tf.Variable(noise.astype(np.float32)))
 
@@ -94,8 +103,10 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     if config.dry_run:
         return [_dry_run(config, images)]
 
-    checkpoint_dir, output_dir = _prepare_folders(config)
-    gan = build_gan(config)
+    strategy = make_strategy(config.strategy)
+    chief = is_chief(strategy)
+    checkpoint_dir, output_dir = _prepare_folders(config) if chief else _worker_folders()
+    gan = build_gan(config, strategy)
     store = CheckpointStore(checkpoint_dir, **gan.checkpoint_objects())
     if store.latest:
         store.restore(store.latest)
@@ -116,21 +127,31 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
         get_loss(config.loss),
         config.noise_dim,
         config.seed,
+        strategy,
     )
     images = tf.constant(images)  # the whole training set, gathered into batches by index
     num_steps = data.steps_per_epoch(len(images), config.batch_size)
     try:
         with _stop_requests() as stop:
             for epoch in range(start, config.epochs):
-                row = _train_epoch(config, gan, store, train_step, images, epoch, num_steps, stop)
+                row = _train_epoch(config, gan, store, train_step, strategy, images, epoch, num_steps, stop)
                 history.append(row)
-                _write_epoch_outputs(gan, output_dir, history)
+                if chief:
+                    _write_epoch_outputs(gan, output_dir, history)
                 print(_summary(row, config.epochs), flush=True)
                 if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
                     print(f"saved {store.save(_global_step(gan))}")
     finally:
-        _write_gif(output_dir, int(gan.epoch))
+        if chief:
+            _write_gif(output_dir, int(gan.epoch))
     return history
+
+
+def _worker_folders() -> tuple[Path, Path]:
+    # Non-chief multi-worker tasks must take part in every save (it is a collective operation) but
+    # their copies are redundant: they go to a scratch folder, as tf.distribute's guide does it.
+    scratch = Path(tempfile.mkdtemp(prefix="dcgan_tf-worker-"))
+    return scratch, scratch
 
 
 def _prepare_folders(config: TrainConfig) -> tuple[Path, Path]:
@@ -158,7 +179,7 @@ def _prepare_folders(config: TrainConfig) -> tuple[Path, Path]:
     return checkpoint_dir, output_dir
 
 
-def _train_epoch(config, gan, store, train_step, images, epoch, num_steps, stop) -> dict[str, float]:
+def _train_epoch(config, gan, store, train_step, strategy, images, epoch, num_steps, stop) -> dict[str, float]:
     """Run one epoch's remaining batches; returns its history row. Updates gan.epoch at the end."""
     first = int(gan.step)
     sums = gan.sums.numpy()  # a resumed half-epoch carries its running sums over
@@ -166,7 +187,10 @@ def _train_epoch(config, gan, store, train_step, images, epoch, num_steps, stop)
     bar = keras.utils.Progbar(num_steps, stateful_metrics=METRICS, interval=0.5 if sys.stdout.isatty() else 30)
     started = time.perf_counter()
     done = first
-    for batch in data.make_dataset(images, config.batch_size, config.seed, epoch, skip_batches=first):
+    batches = data.make_dataset(images, config.batch_size, config.seed, epoch, skip_batches=first)
+    if strategy.num_replicas_in_sync > 1 or config.strategy != "default":
+        batches = strategy.experimental_distribute_dataset(batches)  # splits each global batch
+    for batch in batches:
         outputs = train_step(batch)
         values = [float(outputs[name]) for name in METRICS]
         if not all(math.isfinite(v) for v in values):
@@ -200,7 +224,8 @@ def _save_position(gan: Gan, epoch: int, step: int, sums: np.ndarray, extra_seco
 
 
 def _global_step(gan: Gan) -> int:
-    return int(gan.generator_optimizer.iterations)
+    # convert_to_numpy also reads a variable mirrored across replicas, which int() cannot.
+    return int(keras.ops.convert_to_numpy(gan.generator_optimizer.iterations))
 
 
 def _write_epoch_outputs(gan: Gan, output_dir: Path, history: list[dict[str, float]]) -> None:
