@@ -111,13 +111,12 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     if store.latest:
         store.restore(store.latest)
         print(f"resuming from {store.latest} (epoch {int(gan.epoch)}, batch {int(gan.step)})")
-    write_text(checkpoint_dir / CONFIG_FILE, config.to_json())
-
     start = int(gan.epoch)
     history = read_history(output_dir / HISTORY_FILE, up_to_epoch=start)
     if start >= config.epochs:
         print(f"nothing to do: this run has trained {start} epochs; pass --epochs > {start} to continue")
         return history
+    write_text(checkpoint_dir / CONFIG_FILE, config.to_json())
 
     train_step = make_train_step(
         gan.generator,
