@@ -59,6 +59,19 @@ class Gan:
     # Running sums of METRICS and the seconds spent over the `step` batches of the unfinished epoch.
     sums: tf.Variable = field(default_factory=lambda: tf.Variable(tf.zeros(5, tf.float64), trainable=False))
 
+    def make_step(self, config: TrainConfig, strategy: tf.distribute.Strategy | None = None):
+        """The compiled training step over these models and optimizers (see `step.make_train_step`)."""
+        return make_train_step(
+            self.generator,
+            self.discriminator,
+            self.generator_optimizer,
+            self.discriminator_optimizer,
+            get_loss(config.loss),
+            config.noise_dim,
+            config.seed,
+            strategy,
+        )
+
     def checkpoint_objects(self) -> dict:
         return {
             "generator": self.generator,
@@ -118,16 +131,7 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
         return history
     write_text(checkpoint_dir / CONFIG_FILE, config.to_json())
 
-    train_step = make_train_step(
-        gan.generator,
-        gan.discriminator,
-        gan.generator_optimizer,
-        gan.discriminator_optimizer,
-        get_loss(config.loss),
-        config.noise_dim,
-        config.seed,
-        strategy,
-    )
+    train_step = gan.make_step(config, strategy)
     images = tf.constant(images)  # the whole training set, gathered into batches by index
     num_steps = data.steps_per_epoch(len(images), config.batch_size)
     try:
@@ -251,15 +255,7 @@ def _summary(row: dict[str, float], epochs: int) -> str:
 
 def _dry_run(config: TrainConfig, images: np.ndarray) -> dict[str, float]:
     gan = build_gan(config)
-    step = make_train_step(
-        gan.generator,
-        gan.discriminator,
-        gan.generator_optimizer,
-        gan.discriminator_optimizer,
-        get_loss(config.loss),
-        config.noise_dim,
-        config.seed,
-    )
+    step = gan.make_step(config)
     batch = next(iter(data.make_dataset(tf.constant(images), config.batch_size, config.seed, 0)))
     outputs = {name: float(value) for name, value in step(batch).items()}
     print("dry run: one batch trained, nothing written: " + ", ".join(f"{k} {v:.4f}" for k, v in outputs.items()))

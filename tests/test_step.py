@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from dcgan_tf.config import TrainConfig
-from dcgan_tf.losses import get_loss
-from dcgan_tf.step import make_train_step
 from dcgan_tf.training import build_gan
 
 
@@ -14,15 +12,7 @@ def _step_once(seed: int, images: np.ndarray):
     config = TrainConfig(seed=seed, batch_size=8, noise_dim=100)
     gan = build_gan(config)
     before = [v.numpy().copy() for v in gan.generator.trainable_variables + gan.discriminator.trainable_variables]
-    step = make_train_step(
-        gan.generator,
-        gan.discriminator,
-        gan.generator_optimizer,
-        gan.discriminator_optimizer,
-        get_loss("bce"),
-        config.noise_dim,
-        config.seed,
-    )
+    step = gan.make_step(config)
     outputs = {k: float(v) for k, v in step(images).items()}
     after = [v.numpy() for v in gan.generator.trainable_variables + gan.discriminator.trainable_variables]
     return gan, outputs, before, after
