@@ -29,7 +29,17 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 
 # Fields that define what a checkpoint folder holds. Resuming with any of them changed would
 # silently mix two different runs (or fail to restore), so we refuse and explain instead.
-RUN_IDENTITY = ("dataset", "model", "loss", "noise_dim", "batch_size", "learning_rate", "train_size", "seed")
+RUN_IDENTITY = (
+    "dataset",
+    "model",
+    "loss",
+    "noise_dim",
+    "batch_size",
+    "learning_rate",
+    "train_size",
+    "seed",
+    "mixed_precision",  # adds loss-scale state to the optimizers' checkpoint
+)
 
 
 def _flag(default: Any, help: str, **argparse_kwargs: Any) -> Any:
@@ -67,6 +77,9 @@ class TrainConfig:
         "tf.distribute strategy: default (one device), mirrored (all local GPUs), multiworker (machines listed "
         "in TF_CONFIG); --batch-size is the global batch, split across replicas",
         choices=STRATEGIES,
+    )
+    mixed_precision: bool = _flag(
+        False, "compute in float16 with float32 weights and loss scaling (faster on GPUs with tensor cores)"
     )
     fresh: bool = _flag(False, "start over: move an existing run in the folders into archive/<time>/ first")
     dry_run: bool = _flag(False, "train one batch, print its losses and write nothing (checks the setup)")

@@ -32,8 +32,10 @@ def make_generator(noise_dim: int = 100, synchronized: bool = False) -> keras.Mo
     x = layers.Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False)(x)  # (B, 14, 14, 64)
     x = layers.BatchNormalization(synchronized=synchronized)(x)
     x = layers.LeakyReLU()(x)
-    # tanh matches the [-1, 1] scaling of the real images.
-    images = layers.Conv2DTranspose(1, 5, strides=2, padding="same", use_bias=False, activation="tanh")(x)
+    # tanh matches the [-1, 1] scaling of the real images; float32 even under mixed precision.
+    images = layers.Conv2DTranspose(
+        1, 5, strides=2, padding="same", use_bias=False, activation="tanh", dtype="float32"
+    )(x)
     return keras.Model(noise, images, name="generator")  # (B, 28, 28, 1)
 
 
@@ -50,7 +52,7 @@ def make_discriminator(seed: int | None = None, dropout: float = 0.3) -> keras.M
     x = layers.LeakyReLU()(x)
     x = layers.Dropout(dropout, seed=None if seed is None else seed + 1)(x)
     x = layers.Flatten()(x)  # (B, 6272)
-    logits = layers.Dense(1)(x)  # (B, 1)
+    logits = layers.Dense(1, dtype="float32")(x)  # (B, 1); float32 logits keep the loss exact
     return keras.Model(images, logits, name="discriminator")
 
 

@@ -78,9 +78,13 @@ def make_train_step(
             d_loss = tf.nn.compute_average_loss(
                 loss.discriminator(real_logits, fake_logits), global_batch_size=global_batch
             )
+            # The identity except under mixed precision (LossScaleOptimizer), whose apply_gradients
+            # unscales the gradients again. Inside the tapes, so the scaling is differentiated.
+            g_scaled = generator_optimizer.scale_loss(g_loss)
+            d_scaled = discriminator_optimizer.scale_loss(d_loss)
 
-        g_grads = g_tape.gradient(g_loss, generator.trainable_variables)
-        d_grads = d_tape.gradient(d_loss, discriminator.trainable_variables)
+        g_grads = g_tape.gradient(g_scaled, generator.trainable_variables)
+        d_grads = d_tape.gradient(d_scaled, discriminator.trainable_variables)
         generator_optimizer.apply_gradients(zip(g_grads, generator.trainable_variables))
         discriminator_optimizer.apply_gradients(zip(d_grads, discriminator.trainable_variables))
 

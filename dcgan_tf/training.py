@@ -93,17 +93,26 @@ def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = Non
     """
     strategy = strategy or tf.distribute.get_strategy()
     keras.utils.set_random_seed(config.seed)  # weight initialisation and dropout seeds
-    with strategy.scope():
-        generator, discriminator = build_models(
-            config.model, config.noise_dim, seed=config.seed, synchronized=strategy.num_replicas_in_sync > 1
-        )
-        optimizers = []
-        for model in (generator, discriminator):
-            optimizer = keras.optimizers.Adam(config.learning_rate)
-            # Build now, in the strategy's scope: a checkpoint can then restore the Adam moments, and
-            # Keras optimizers first built inside a replica step fail under tf.distribute.
-            optimizer.build(model.trainable_variables)
-            optimizers.append(optimizer)
+    previous_policy = keras.config.dtype_policy()
+    # Layers take the dtype policy in force when they are built; restore it after, so the choice
+    # stays with this run and does not leak into other models of the process.
+    keras.config.set_dtype_policy("mixed_float16" if config.mixed_precision else "float32")
+    try:
+        with strategy.scope():
+            generator, discriminator = build_models(
+                config.model, config.noise_dim, seed=config.seed, synchronized=strategy.num_replicas_in_sync > 1
+            )
+            optimizers = []
+            for model in (generator, discriminator):
+                optimizer = keras.optimizers.Adam(config.learning_rate)
+                if config.mixed_precision:  # scales losses so float16 gradients do not underflow
+                    optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+                # Build now, in the strategy's scope: a checkpoint can then restore the Adam moments,
+                # and Keras optimizers first built inside a replica step fail under tf.distribute.
+                optimizer.build(model.trainable_variables)
+                optimizers.append(optimizer)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
     noise = np.random.default_rng([config.seed, 1 << 20]).standard_normal((NUM_EXAMPLES, config.noise_dim))
     return Gan(generator, discriminator, *optimizers, sample_noise=tf.Variable(noise.astype(np.float32)))
 
