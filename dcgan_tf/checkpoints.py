@@ -8,6 +8,8 @@ with the run's ``config.json`` that is everything needed to continue as if never
 
 from __future__ import annotations
 
+import gc
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,10 +71,13 @@ class CheckpointStore:
             raise _mismatch(path, err) from None
 
 
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+
+
 def _mismatch(path: str, err: Exception) -> DcganError:
-    reason = str(err).strip().splitlines()[0][:200]
     return DcganError(
-        f"checkpoint {path} does not match the model being built ({reason}): it comes from a different "
+        f"checkpoint {path} does not match the model being built ({_first_line(err)}): it comes from a different "
         "architecture or version; use the settings it was trained with, or --fresh / another --checkpoint-dir"
     )
 
@@ -122,16 +127,38 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None) ->
     """
     info = find_checkpoint(checkpoint_dir, checkpoint)
     saved = read_saved_config(checkpoint_dir)
+    config_path = Path(checkpoint_dir) / CONFIG_FILE
     if saved is None:
         raise DcganError(
-            f"{Path(checkpoint_dir) / CONFIG_FILE} is missing, so the generator's shape is unknown: "
+            f"{config_path} is missing, so the generator's shape is unknown: "
             "copy config.json from the training run into that folder"
         )
-    generator, _ = build_models(saved.get("model", "dcgan"), int(saved["noise_dim"]))
+    try:
+        model, noise_dim = str(saved.get("model", "dcgan")), int(saved["noise_dim"])
+    except (KeyError, TypeError, ValueError):
+        raise DcganError(
+            f"{config_path} has no valid noise_dim: restore the config.json of that training run"
+        ) from None
+    generator, _ = build_models(model, noise_dim)
+    failure = None
+    # A failed restore leaves half-matched objects whose clean-up logs dozens of warnings; keep
+    # them out of the user's one-line error.
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     try:
         tf.train.Checkpoint(generator=generator).restore(info.path).expect_partial().assert_existing_objects_matched()
     except (ValueError, AssertionError, tf.errors.OpError) as err:
-        raise _mismatch(info.path, err) from None
+        failure = DcganError(
+            f"checkpoint {info.path} does not match the generator that {config_path} describes "
+            f"({_first_line(err)}): keep each run's config.json beside its own checkpoints"
+        )
+        del generator
+        gc.collect()
+    finally:
+        logger.setLevel(level)
+    if failure is not None:
+        raise failure  # outside `except`, so no traceback keeps the half-restored objects alive
     return generator
 
 

@@ -42,7 +42,8 @@ RUN_IDENTITY = (
 )
 
 
-def _flag(default: Any, help: str, **argparse_kwargs: Any) -> Any:
+def flag(default: Any, help: str, **argparse_kwargs: Any) -> Any:
+    """A dataclass field that `build_parser` turns into ``--field-name`` with this help text."""
     return field(default=default, metadata={"help": help, **argparse_kwargs})
 
 
@@ -50,39 +51,37 @@ def _flag(default: Any, help: str, **argparse_kwargs: Any) -> Any:
 class TrainConfig:
     """Every hyperparameter and path of a training run (see ``python -m dcgan_tf.train --help``)."""
 
-    data: str | None = _flag(
+    data: str | None = flag(
         None,
         "MNIST as a Keras-layout .npz (x_train, y_train, x_test, y_test) or a folder with the four "
         "official IDX files (plain or .gz). Default: download with keras.datasets.mnist.load_data().",
         metavar="PATH",
     )
-    dataset: str = _flag("mnist", "which dataset the images are", choices=DATASETS)
-    model: str = _flag("dcgan", "generator/discriminator pair to build", choices=MODELS)
-    loss: str = _flag("bce", "GAN loss (bce: from-logits binary cross-entropy)", choices=LOSSES)
-    epochs: int = _flag(100, "total epochs; a larger value continues a finished run", type=int)
-    batch_size: int = _flag(256, "images per training step", type=int)
-    learning_rate: float = _flag(1e-4, "Adam learning rate of both models", type=float)
-    noise_dim: int = _flag(100, "length of the generator's input noise vector", type=int)
-    train_size: int | None = _flag(None, "train on the first N training images (default: all)", type=int, metavar="N")
-    seed: int = _flag(0, "seed for weights, noise, dropout and shuffling (same seed, same run)", type=int)
-    checkpoint_dir: str = _flag("training_checkpoints", "folder for checkpoints and config.json", metavar="DIR")
-    checkpoint_every: int = _flag(
-        15, "keep a checkpoint every K epochs (and after the last one)", type=int, metavar="K"
-    )
-    output_dir: str | None = _flag(
+    dataset: str = flag("mnist", "which dataset the images are", choices=DATASETS)
+    model: str = flag("dcgan", "generator/discriminator pair to build", choices=MODELS)
+    loss: str = flag("bce", "GAN loss (bce: from-logits binary cross-entropy)", choices=LOSSES)
+    epochs: int = flag(100, "total epochs; a larger value continues a finished run", type=int)
+    batch_size: int = flag(256, "images per training step", type=int)
+    learning_rate: float = flag(1e-4, "Adam learning rate of both models", type=float)
+    noise_dim: int = flag(100, "length of the generator's input noise vector", type=int)
+    train_size: int | None = flag(None, "train on the first N training images (default: all)", type=int, metavar="N")
+    seed: int = flag(0, "seed for weights, noise, dropout and shuffling (same seed, same run)", type=int)
+    checkpoint_dir: str = flag("training_checkpoints", "folder for checkpoints and config.json", metavar="DIR")
+    checkpoint_every: int = flag(15, "keep a checkpoint every K epochs (and after the last one)", type=int, metavar="K")
+    output_dir: str | None = flag(
         None, "folder for epoch grids, dcgan.gif, history.csv, losses.png (default: --checkpoint-dir)", metavar="DIR"
     )
-    strategy: str = _flag(
+    strategy: str = flag(
         "default",
         "tf.distribute strategy: default (one device), mirrored (all local GPUs), multiworker (machines listed "
         "in TF_CONFIG); --batch-size is the global batch, split across replicas",
         choices=STRATEGIES,
     )
-    mixed_precision: bool = _flag(
+    mixed_precision: bool = flag(
         False, "compute in float16 with float32 weights and loss scaling (faster on GPUs with tensor cores)"
     )
-    fresh: bool = _flag(False, "start over: move an existing run in the folders into archive/<time>/ first")
-    dry_run: bool = _flag(False, "train one batch, print its losses and write nothing (checks the setup)")
+    fresh: bool = flag(False, "start over: move an existing run in the folders into archive/<time>/ first")
+    dry_run: bool = flag(False, "train one batch, print its losses and write nothing (checks the setup)")
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "noise_dim", "checkpoint_every"):
@@ -147,13 +146,13 @@ def build_parser(cls: type = TrainConfig, description: str | None = None) -> arg
     parser = argparse.ArgumentParser(prog=_prog(), description=description)
     for f in dataclasses.fields(cls):
         kwargs = dict(f.metadata)
-        flag = "--" + f.name.replace("_", "-")
+        option = "--" + f.name.replace("_", "-")
         if f.default is False:
-            parser.add_argument(flag, action="store_true", **kwargs)
+            parser.add_argument(option, action="store_true", **kwargs)
             continue
         if f.default is not None:
             kwargs["help"] = kwargs.get("help", "") + " (default: %(default)s)"
-        parser.add_argument(flag, default=f.default, **kwargs)
+        parser.add_argument(option, default=f.default, **kwargs)
     return parser
 
 

@@ -1,0 +1,235 @@
+"""Using a trained generator: seeded noise, sample files, and walks through the latent space.
+
+This module owns what ``python -m dcgan_tf.sample`` and ``python -m dcgan_tf.interpolate`` do, as
+plain functions the notebook can call too:
+
+- `latent_noise` draws noise from a NumPy ``default_rng(seed)``, so the same seed gives the same
+  digits on any machine (CPU or GPU draw the same numbers; only the generator runs on the device).
+- `write_samples` writes images as one ``.png`` grid, an ``.npz`` of uint8 digits, or a folder of
+  single 28x28 PNGs, chosen by `output_kind` from the destination's name.
+- `lerp` / `slerp` / `latent_walks` build straight and great-circle paths between random points;
+  `write_walks` draws them as a grid (one row per walk) and a looping GIF.
+- `sample_checkpoint` / `interpolate_checkpoint` do the whole job from a training run's folder.
+
+Matplotlib (through `visualize`) and TensorFlow (through `checkpoints`) are imported inside the
+functions that need them, so `output_kind` can validate command-line flags instantly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from dcgan_tf.data import to_uint8
+from dcgan_tf.errors import DcganError
+from dcgan_tf.files import atomic_write, ensure_writable
+
+# Destination kinds of `write_samples`, by the name of --out.
+PNG, NPZ, FOLDER = "png", "npz", "folder"
+METHODS = ("slerp", "lerp")
+GIF_SECONDS_PER_FRAME = 0.1
+
+
+def output_kind(out: str | Path) -> str:
+    """``png``, ``npz`` or ``folder`` for a sample destination, or `DcganError` for anything else.
+
+    A name ending in ``/``, an existing folder, or a name without an extension is a folder.
+    """
+    text = str(out)
+    path = Path(text)
+    if text.endswith(("/", os.sep)) or path.is_dir() or not path.suffix:
+        return FOLDER
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        return PNG
+    if suffix == ".npz":
+        return NPZ
+    raise DcganError(
+        f"--out {text}: unknown output type {path.suffix!r}; use FILE.png (one grid), FILE.npz "
+        "(uint8 array 'images') or DIR/ (one PNG per digit)"
+    )
+
+
+def latent_noise(num: int, noise_dim: int, seed: int) -> np.ndarray:
+    """Standard-normal noise (num, noise_dim) float32, a pure function of ``seed``."""
+    return np.random.default_rng(seed).standard_normal((num, noise_dim), dtype=np.float32)
+
+
+def sample(generator, num: int, seed: int = 0) -> np.ndarray:
+    """``num`` generated digits (num, 28, 28, 1) in [-1, 1] from the noise of ``seed``."""
+    from dcgan_tf.checkpoints import generate
+
+    return generate(generator, latent_noise(num, noise_dim_of(generator), seed))
+
+
+def noise_dim_of(generator) -> int:
+    """The length of the noise vector the generator takes."""
+    return int(generator.input_shape[-1])
+
+
+def write_samples(images: np.ndarray, out: str | Path) -> list[Path]:
+    """Write images (N, 28, 28[, 1]) in [-1, 1] to ``out`` as its name says (see `output_kind`).
+
+    ``.png``: one grid, dark digits on white, 4x enlarged. ``.npz``: ``images`` uint8 (N, 28, 28),
+    0-255 white on black exactly like MNIST's ``x_train``. Folder: ``sample_0000.png`` ... , one
+    28x28 MNIST-style PNG each. Returns the files written. Files are replaced atomically, so a
+    failure never leaves a half-written file.
+    """
+    kind = output_kind(out)
+    path = Path(out)
+    if kind == FOLDER:
+        import imageio.v3 as iio
+
+        folder = ensure_writable(path, "--out folder")
+        pixels = to_uint8(images)  # (N, 28, 28)
+        width = max(4, len(str(len(pixels) - 1)))
+        written = []
+        for i, image in enumerate(pixels):
+            target = folder / f"sample_{i:0{width}d}.png"
+            with atomic_write(target) as tmp:
+                iio.imwrite(tmp, image, extension=".png")
+            written.append(target)
+        return written
+    ensure_writable(path.parent, "--out")
+    if kind == PNG:
+        from dcgan_tf.visualize import save_grid
+
+        return [save_grid(images, path)]
+    with atomic_write(path) as tmp:
+        # Write through a file object: np.savez given a name would append ".npz" to the temp name.
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, images=to_uint8(images))
+    return [path]
+
+
+def sample_checkpoint(
+    checkpoint_dir: str | Path, out: str | Path, num: int = 16, seed: int = 0, checkpoint: str | None = None
+) -> list[Path]:
+    """Restore a run's generator, generate ``num`` digits from ``seed`` and write them to ``out``."""
+    from dcgan_tf.checkpoints import load_generator
+
+    _require_positive("num", num)
+    output_kind(out)  # reject a bad destination before the slow restore
+    generator = load_generator(checkpoint_dir, checkpoint)
+    return write_samples(sample(generator, num, seed), out)
+
+
+def lerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """``steps`` evenly spaced points on the straight line from ``a`` to ``b`` (steps, D), both included."""
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float64)[:, None]  # (steps, 1)
+    path = (1.0 - t) * a.astype(np.float64) + t * b.astype(np.float64)
+    return _pin_ends(path.astype(np.float32), a, b)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """``steps`` points on the great-circle arc from ``a`` to ``b`` (steps, D), both included.
+
+    The norm varies smoothly between the endpoints' norms instead of dipping in the middle as on a
+    straight line; Gaussian noise lives near a sphere, so the middle digits look less washed out.
+    """
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    cos = np.dot(a64, b64) / (np.linalg.norm(a64) * np.linalg.norm(b64))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if np.sin(omega) < 1e-6:  # (anti)parallel: the arc is undefined, the line is as good
+        return lerp(a, b, steps)
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float64)[:, None]  # (steps, 1)
+    path = (np.sin((1.0 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)
+    return _pin_ends(path.astype(np.float32), a, b)
+
+
+def _pin_ends(path: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # Rounding can move the endpoints by an ulp; pin them so a walk starts and ends exactly at
+    # the random points (and so at exactly the digits those points generate).
+    path[0], path[-1] = a, b
+    return path
+
+
+def latent_walks(num_walks: int, steps: int, noise_dim: int, seed: int = 0, method: str = "slerp") -> np.ndarray:
+    """Noise (num_walks, steps, noise_dim): each walk goes between two fresh random points of ``seed``.
+
+    The endpoints are ``latent_noise(2 * num_walks, noise_dim, seed)``: walk ``i`` goes from row
+    ``2i`` to row ``2i + 1``.
+    """
+    check_walks(num_walks, steps, method)
+    walk = slerp if method == "slerp" else lerp
+    ends = latent_noise(2 * num_walks, noise_dim, seed)  # (2W, D)
+    return np.stack([walk(ends[2 * i], ends[2 * i + 1], steps) for i in range(num_walks)])
+
+
+def walk_images(generator, num_walks: int, steps: int, seed: int = 0, method: str = "slerp") -> np.ndarray:
+    """The generator's digits along `latent_walks`: (num_walks, steps, 28, 28, 1) in [-1, 1]."""
+    from dcgan_tf.checkpoints import generate
+
+    noise = latent_walks(num_walks, steps, noise_dim_of(generator), seed, method)  # (W, S, D)
+    images = generate(generator, noise.reshape(num_walks * steps, -1))  # (W*S, 28, 28, 1)
+    return images.reshape(num_walks, steps, *images.shape[1:])
+
+
+def check_walks(num_walks: int, steps: int, method: str) -> None:
+    """Raise `DcganError` unless the walk settings make sense."""
+    if method not in METHODS:
+        raise DcganError(f"unknown interpolation --method {method!r}: choose one of {', '.join(METHODS)}")
+    _require_positive("walks", num_walks)
+    if steps < 2:
+        raise DcganError(f"--steps must be at least 2, the two endpoints (got {steps})")
+
+
+def walk_frames(images: np.ndarray) -> list[np.ndarray]:
+    """GIF frames for walk images (W, S, 28, 28, 1): frame t shows step t of every walk side by side.
+
+    The walk plays forward then back, so the looping GIF never jumps.
+    """
+    from dcgan_tf.visualize import tile
+
+    num_walks, steps = images.shape[:2]
+    order = list(range(steps)) + list(range(steps - 2, 0, -1))
+    return [tile(images[:, t], cols=num_walks) for t in order]
+
+
+def write_walks(images: np.ndarray, png: str | Path, gif: str | Path | None = None) -> list[Path]:
+    """Write walk images (W, S, 28, 28, 1) as a grid PNG (one row per walk) and an animated GIF.
+
+    ``gif`` defaults to ``png`` with a ``.gif`` extension. Returns both paths.
+    """
+    from dcgan_tf.visualize import save_gif, save_grid
+
+    png = Path(png)
+    gif = Path(gif) if gif is not None else png.with_suffix(".gif")
+    for path in (png, gif):
+        ensure_writable(path.parent, "--out")
+    num_walks, steps = images.shape[:2]
+    save_grid(images.reshape(num_walks * steps, *images.shape[2:]), png, cols=steps)
+    save_gif(walk_frames(images), gif, seconds_per_frame=GIF_SECONDS_PER_FRAME)
+    return [png, gif]
+
+
+def check_walk_out(out: str | Path) -> None:
+    """Raise `DcganError` unless ``out`` names a PNG file (the GIF goes beside it)."""
+    if Path(out).suffix.lower() != ".png":
+        raise DcganError(f"--out {out}: the walk grid is a picture; give a file name ending in .png")
+
+
+def interpolate_checkpoint(
+    checkpoint_dir: str | Path,
+    out: str | Path,
+    walks: int = 8,
+    steps: int = 10,
+    seed: int = 0,
+    method: str = "slerp",
+    checkpoint: str | None = None,
+    gif: str | Path | None = None,
+) -> list[Path]:
+    """Restore a run's generator and write its latent walks as ``out`` (PNG grid) and a GIF."""
+    from dcgan_tf.checkpoints import load_generator
+
+    check_walk_out(out)
+    check_walks(walks, steps, method)  # before the slow restore
+    generator = load_generator(checkpoint_dir, checkpoint)
+    return write_walks(walk_images(generator, walks, steps, seed, method), out, gif)
+
+
+def _require_positive(name: str, value: int) -> None:
+    if value <= 0:
+        raise DcganError(f"--{name} must be a positive integer (got {value})")
