@@ -71,6 +71,18 @@ class TrainConfig:
     output_dir: str | None = flag(
         None, "folder for epoch grids, dcgan.gif, history.csv, losses.png (default: --checkpoint-dir)", metavar="DIR"
     )
+    eval_every: int | None = flag(
+        None,
+        "every K epochs (and after the last) measure FID, classifier score, precision/recall and class shares "
+        "on 2,000 generated digits against the test split (python -m dcgan_tf.evaluate uses 10,000, so its FID "
+        "is lower) and add them to history.csv and metrics.png; the first time trains the evaluator CNN "
+        "(a few minutes on a CPU)",
+        type=int,
+        metavar="K",
+    )
+    evaluator_dir: str | None = flag(
+        None, "cache folder of evaluator CNNs (default: $XDG_CACHE_HOME/dcgan_tf or ~/.cache/dcgan_tf)", metavar="DIR"
+    )
     strategy: str = flag(
         "default",
         "tf.distribute strategy: default (one device), mirrored (all local GPUs), multiworker (machines listed "
@@ -86,6 +98,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "noise_dim", "checkpoint_every"):
             _require_positive(name, getattr(self, name))
+        if self.eval_every is not None:
+            _require_positive("eval_every", self.eval_every)
         if self.train_size is not None:
             _require_positive("train_size", self.train_size)
             if self.train_size < self.batch_size:

@@ -148,6 +148,8 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
             for epoch in range(start, config.epochs):
                 row = _train_epoch(config, gan, store, train_step, strategy, images, epoch, num_steps, stop)
                 history.append(row)
+                if chief and _evaluation_due(config, epoch + 1):
+                    row.update(_quality(gan, mnist, config))
                 if chief:
                     _write_epoch_outputs(gan, output_dir, history)
                 print(_summary(row, config.epochs), flush=True)
@@ -240,11 +242,27 @@ def _global_step(gan: Gan) -> int:
     return int(keras.ops.convert_to_numpy(gan.generator_optimizer.iterations))
 
 
+def _evaluation_due(config: TrainConfig, epoch: int) -> bool:
+    return config.eval_every is not None and (epoch % config.eval_every == 0 or epoch == config.epochs)
+
+
+def _quality(gan: Gan, mnist: data.Mnist, config: TrainConfig) -> dict[str, float]:
+    """The ``--eval-every`` metrics of the generator now (evaluation imported only when asked for)."""
+    from dcgan_tf.evaluation import training_metrics
+
+    return training_metrics(gan.generator, mnist, config.evaluator_dir)
+
+
 def _write_epoch_outputs(gan: Gan, output_dir: Path, history: list[dict[str, float]]) -> None:
     epoch = int(gan.epoch)
     visualize.save_grid(generate(gan.generator, gan.sample_noise), output_dir / epoch_image_name(epoch))
     write_history(output_dir / HISTORY_FILE, history)
     visualize.plot_history(history, output_dir / PLOT_FILE)
+    if any("fid" in row for row in history):
+        from dcgan_tf.evaluation import PLOT_FILE as METRICS_PLOT
+        from dcgan_tf.evaluation import plot_metrics
+
+        plot_metrics(history, output_dir / METRICS_PLOT)
 
 
 def _write_gif(output_dir: Path, last_epoch: int) -> None:
@@ -255,10 +273,16 @@ def _write_gif(output_dir: Path, last_epoch: int) -> None:
 
 
 def _summary(row: dict[str, float], epochs: int) -> str:
+    quality = (
+        f", FID {row['fid']:.2f}, classifier score {row['classifier_score']:.2f}, precision "
+        f"{row['precision']:.3f}, recall {row['recall']:.3f}"
+        if "fid" in row
+        else ""
+    )
     return (
         f"epoch {int(row['epoch'])}/{epochs}: generator loss {row['generator_loss']:.4f}, "
         f"discriminator loss {row['discriminator_loss']:.4f}, D(x) {row['d_real']:.3f}, "
-        f"D(G(z)) {row['d_fake']:.3f}, {row['seconds']:.1f}s"
+        f"D(G(z)) {row['d_fake']:.3f}, {row['seconds']:.1f}s{quality}"
     )
 
 

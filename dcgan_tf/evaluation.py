@@ -1,0 +1,280 @@
+"""Measuring sample quality: generated digits against the test split, through the evaluator network.
+
+This module owns the glue between the maths (`metrics`), the evaluator CNN (`evaluator`) and the
+checkpoints: drawing samples, the test-split reference computed once, the real-data floor, the
+printed table, the JSON records and the metrics-vs-epoch plot. ``python -m dcgan_tf.evaluate`` calls
+`evaluate`; the training loop's ``--eval-every`` calls `training_metrics`.
+
+How the numbers are computed (and why):
+- FID: Gaussian fits of the evaluator's 128-d penultimate features of *all* N samples and of *all*
+  test digits (one fit each, never averaged over batches, as TF-GAN's Frechet distance does).
+- Classifier score and class histogram: from the evaluator's softmax over all N samples.
+- Precision/recall: k-NN balls over equal-size sets, the first min(N, test size) samples against as
+  many test digits, because the balls' size depends on the set size (Kynkaanniemi et al. 2019).
+- The floor: the same metrics for N random *training* digits, so "how close to real" has a scale.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from dcgan_tf import metrics
+from dcgan_tf.checkpoints import CheckpointInfo, find_checkpoint, generate, list_checkpoints, load_generator
+from dcgan_tf.config import read_saved_config
+from dcgan_tf.data import Mnist, load_mnist, to_model_range
+from dcgan_tf.errors import DcganError
+from dcgan_tf.evaluator import Evaluator, Recipe, cache_key, load_or_train_evaluator
+from dcgan_tf.files import atomic_write, ensure_writable, write_text
+
+DEFAULT_SAMPLES = 10_000
+TRAINING_SAMPLES = 2_000  # per --eval-every evaluation: ~5 s on 2 CPU cores, FID biased up vs 10,000
+PLOT_FILE = "metrics.png"
+# The flat history.csv columns `training_metrics` returns, in this order.
+METRIC_COLUMNS = ("fid", "classifier_score", "precision", "recall", "min_class_share", "max_class_share")
+# The random stream of evaluation noise and real-digit draws, apart from training's streams, so that
+# evaluating never changes training and every evaluation of a checkpoint sees the same noise.
+_EVAL_STREAM = 7_777
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The metrics of one set of images against the test split."""
+
+    fid: float
+    classifier_score: float
+    precision: float
+    recall: float
+    class_histogram: tuple[float, ...]  # share of each predicted class 0-9
+    num_samples: int
+
+    def columns(self) -> dict[str, float]:
+        """Flat float columns for ``history.csv`` (`METRIC_COLUMNS`)."""
+        return {
+            "fid": self.fid,
+            "classifier_score": self.classifier_score,
+            "precision": self.precision,
+            "recall": self.recall,
+            "min_class_share": min(self.class_histogram),
+            "max_class_share": max(self.class_histogram),
+        }
+
+    def record(self, checkpoint: str | None = None, epoch: int | None = None) -> dict[str, Any]:
+        """The JSON object ``--json`` writes for one checkpoint."""
+        return {
+            "checkpoint": checkpoint,
+            "epoch": epoch,
+            "fid": self.fid,
+            "classifier_score": self.classifier_score,
+            "precision": self.precision,
+            "recall": self.recall,
+            "class_histogram": list(self.class_histogram),
+        }
+
+
+class Reference:
+    """The test split as the metrics see it, computed once per evaluator and reused for every score."""
+
+    def __init__(self, evaluator: Evaluator, mnist: Mnist, k: int = metrics.DEFAULT_K) -> None:
+        self.evaluator = evaluator
+        self.k = k
+        self.features, _ = evaluator.features_and_probs(to_model_range(mnist.x_test))
+        self.fit = metrics.GaussianFit.of(self.features)
+        self._radii: dict[int, np.ndarray] = {}  # k-NN radii of the first n test features, by n
+
+    def score(self, images: np.ndarray) -> Scores:
+        """All metrics for ``images`` (N, 28, 28, 1) in [-1, 1] against the test split."""
+        if not np.isfinite(images).all():
+            raise DcganError("the generator produced NaN/inf pixels (the run diverged): evaluate an earlier checkpoint")
+        if len(images) <= self.k:
+            raise DcganError(f"{len(images)} samples are too few for k={self.k} precision/recall: use more samples")
+        features, probs = self.evaluator.features_and_probs(images)
+        n = min(len(features), len(self.features))  # equal-size sets for precision/recall
+        if n not in self._radii:
+            self._radii[n] = metrics.knn_radii(self.features[:n], self.k)
+        precision, recall = metrics.precision_recall(self.features[:n], features[:n], self.k, real_radii=self._radii[n])
+        return Scores(
+            fid=metrics.frechet_distance(metrics.GaussianFit.of(features), self.fit),
+            classifier_score=metrics.classifier_score(probs),
+            precision=precision,
+            recall=recall,
+            class_histogram=tuple(float(share) for share in metrics.class_histogram(probs)),
+            num_samples=len(images),
+        )
+
+
+def sample_images(generator: keras.Model, num_samples: int, seed: int = 0) -> np.ndarray:
+    """``num_samples`` generated digits (N, 28, 28, 1) in [-1, 1] from fixed, seeded noise."""
+    noise_dim = int(generator.input_shape[-1])
+    noise = np.random.default_rng([seed, _EVAL_STREAM]).standard_normal((num_samples, noise_dim))
+    return generate(generator, noise.astype(np.float32))
+
+
+def real_images(mnist: Mnist, num_samples: int, seed: int = 0) -> np.ndarray:
+    """Up to ``num_samples`` training digits drawn without replacement (seeded), in [-1, 1]."""
+    count = min(num_samples, len(mnist.x_train))
+    chosen = np.random.default_rng([seed, _EVAL_STREAM, 1]).choice(len(mnist.x_train), count, replace=False)
+    return to_model_range(mnist.x_train[np.sort(chosen)])
+
+
+def evaluate_generator(
+    generator: keras.Model, reference: Reference, num_samples: int = DEFAULT_SAMPLES, seed: int = 0
+) -> Scores:
+    """Metrics of ``num_samples`` digits from ``generator`` against the test split."""
+    return reference.score(sample_images(generator, num_samples, seed))
+
+
+def evaluate_real(mnist: Mnist, reference: Reference, num_samples: int = DEFAULT_SAMPLES, seed: int = 0) -> Scores:
+    """The floor: the same metrics for real training digits (as many as the generated ones, or all)."""
+    return reference.score(real_images(mnist, num_samples, seed))
+
+
+# Training-time evaluation keeps one Reference per (evaluator folder, data): the test features are
+# computed on the first call and reused at every later epoch.
+_REFERENCES: dict[tuple[str, str], Reference] = {}
+
+
+def get_reference(mnist: Mnist, evaluator_dir: str | Path | None = None, retrain: bool = False) -> Reference:
+    """The (cached) test-split reference for ``mnist``, training the evaluator first if none is cached."""
+    key = (str(evaluator_dir), cache_key(mnist, Recipe()))
+    if retrain or key not in _REFERENCES:
+        evaluator = load_or_train_evaluator(mnist, evaluator_dir, retrain=retrain)
+        _REFERENCES[key] = Reference(evaluator, mnist)
+    return _REFERENCES[key]
+
+
+def training_metrics(
+    generator: keras.Model,
+    mnist: Mnist,
+    evaluator_dir: str | Path | None = None,
+    num_samples: int = TRAINING_SAMPLES,
+) -> dict[str, float]:
+    """The ``--eval-every`` hook: `METRIC_COLUMNS` for ``num_samples`` digits from ``generator``, as floats.
+
+    The first call trains (or loads) the evaluator and embeds the test split; later calls reuse both.
+    The noise is the same at every call, so epoch-to-epoch changes come from the generator alone.
+    """
+    return evaluate_generator(generator, get_reference(mnist, evaluator_dir), num_samples).columns()
+
+
+def format_table(rows: Sequence[tuple[str, str, Scores]]) -> str:
+    """A fixed-width table, one line per (label, epoch, scores)."""
+    header = (
+        f"{'':<30}{'epoch':>7}{'FID':>10}{'class score':>13}{'precision':>11}{'recall':>8}{'class share min-max':>22}"
+    )
+    lines = [header, "-" * len(header)]
+    for label, epoch, s in rows:
+        shares = f"{min(s.class_histogram):.1%} - {max(s.class_histogram):.1%}"
+        lines.append(
+            f"{label:<30}{epoch:>7}{s.fid:>10.2f}{s.classifier_score:>13.2f}{s.precision:>11.3f}{s.recall:>8.3f}"
+            f"{shares:>22}"
+        )
+    return "\n".join(lines)
+
+
+LEGEND = (
+    "FID: lower is better (0 = same feature statistics as the test digits); class score: 1-10, higher is\n"
+    "better; precision: share of samples that look like real digits; recall: share of real digits' variety\n"
+    "the samples cover; class share: smallest and largest share of a predicted digit class (ideal ~10% each)."
+)
+
+
+def plot_metrics(rows: Sequence[dict[str, float]], path: str | Path, floor: dict[str, float] | None = None) -> Path:
+    """Plot `METRIC_COLUMNS` against epoch as a 2x2 PNG; ``floor`` (real digits' columns) as dashed lines.
+
+    ``rows`` are dicts with ``epoch`` and the metric columns, e.g. ``history.csv`` rows (rows without
+    ``fid``, from epochs that were not evaluated, are skipped).
+    """
+    rows = sorted((r for r in rows if "fid" in r), key=lambda r: r["epoch"])
+    epochs = [r["epoch"] for r in rows]
+    fig = Figure(figsize=(10, 7), layout="constrained")
+    (fid, score), (pr, shares) = fig.subplots(2, 2)
+
+    def draw(ax, column: str, label: str, color: str) -> None:
+        ax.plot(epochs, [r[column] for r in rows], marker="o", color=color, label=label)
+        if floor is not None:
+            ax.axhline(floor[column], color=color, linestyle="--", linewidth=1, label=f"{label}, real digits")
+
+    draw(fid, "fid", "FID", "C0")
+    fid.set(title="MNIST FID (lower is better)", ylabel="Frechet distance")
+    if rows and min(r["fid"] for r in rows) > 0:
+        fid.set_yscale("log")  # early epochs are orders of magnitude worse than late ones
+    draw(score, "classifier_score", "classifier score", "C1")
+    score.set(title="Classifier score (max 10)", ylim=(0.9, 10.1))
+    draw(pr, "precision", "precision", "C2")
+    draw(pr, "recall", "recall", "C3")
+    pr.set(title="Improved precision and recall", ylim=(-0.02, 1.02))
+    draw(shares, "min_class_share", "smallest class", "C4")
+    draw(shares, "max_class_share", "largest class", "C5")
+    shares.axhline(0.1, color="gray", linewidth=0.8, linestyle=":")
+    shares.set(title="Mode coverage: predicted class shares", ylim=(0, None))
+    for ax in (fid, score, pr, shares):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    return Path(path)
+
+
+def evaluate(config: Any) -> list[dict[str, Any]]:
+    """Everything ``python -m dcgan_tf.evaluate`` does for an `EvaluateConfig`; returns the JSON records."""
+    checkpoint_dir = Path(config.checkpoint_dir)
+    chosen = _chosen_checkpoints(checkpoint_dir, config.checkpoint, config.all_checkpoints)
+    # Fail on unwritable outputs now, not after minutes of evaluation.
+    json_path = Path(config.json) if config.json else None
+    if json_path is not None:
+        ensure_writable(json_path.parent, "--json")
+    plot_path = Path(config.plot) if config.plot else checkpoint_dir / PLOT_FILE
+    if config.all_checkpoints:
+        ensure_writable(plot_path.parent, "--plot")
+
+    data_path = config.data if config.data is not None else (read_saved_config(checkpoint_dir) or {}).get("data")
+    mnist = load_mnist(data_path)
+    print(
+        f"data: {data_path or 'keras.datasets.mnist'} ({len(mnist.x_train):,} training, "
+        f"{len(mnist.x_test):,} test digits)",
+        flush=True,
+    )
+    evaluator = load_or_train_evaluator(mnist, config.evaluator_dir, retrain=config.retrain_evaluator)
+    reference = Reference(evaluator, mnist, k=config.k)
+
+    floor = evaluate_real(mnist, reference, config.num_samples, config.seed)
+    rows = [(f"real training digits ({floor.num_samples:,})", "-", floor)]
+    records = []
+    for info in chosen:
+        print(f"evaluating {info.label} on {config.num_samples:,} samples...", flush=True)
+        scores = evaluate_generator(
+            load_generator(checkpoint_dir, info.name), reference, config.num_samples, config.seed
+        )
+        rows.append((info.name, str(info.epoch), scores))
+        records.append(scores.record(info.name, info.epoch))
+
+    print(
+        f"\n{config.num_samples:,} generated digits vs the {len(mnist.x_test):,} test digits "
+        f"(precision/recall k={config.k}); {evaluator.describe()}"
+    )
+    print(format_table(rows))
+    print(LEGEND)
+    if json_path is not None:
+        payload = records if config.all_checkpoints else records[0]
+        write_text(json_path, json.dumps(payload, indent=2) + "\n")
+        print(f"wrote {json_path}")
+    if config.all_checkpoints:
+        history = [{"epoch": r["epoch"], **s.columns()} for r, (_, _, s) in zip(records, rows[1:])]
+        print(f"wrote {plot_metrics(history, plot_path, floor=floor.columns())}")
+    return records
+
+
+def _chosen_checkpoints(directory: Path, name: str | None, all_checkpoints: bool) -> list[CheckpointInfo]:
+    latest = find_checkpoint(directory, name)  # raises the one-line errors for a missing folder or name
+    return list_checkpoints(directory) if all_checkpoints else [latest]
