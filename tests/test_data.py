@@ -99,3 +99,14 @@ def test_epoch_pipeline_is_a_pure_function_of_seed_and_epoch():
     assert epoch0 != first_pixels(1, 1) and epoch0 != first_pixels(2, 0)
     assert first_pixels(1, 0, skip=2) == epoch0[2:]  # resuming mid-epoch sees the same remaining batches
     assert len(set(sum(epoch0, []))) == 9  # no image repeats within an epoch
+
+
+def test_failed_download_names_the_offline_option(monkeypatch):
+    import keras
+
+    def no_network():
+        raise Exception("URL fetch failure: Name or service not known")  # what Keras raises offline
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", no_network)
+    with pytest.raises(DcganError, match="could not download MNIST .*pass --data PATH"):
+        data.load_mnist(None)
