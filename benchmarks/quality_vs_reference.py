@@ -61,9 +61,8 @@ def main() -> None:
         start = time.perf_counter()
         for batch in dataset:
             g_loss, d_loss = train_step(batch)
-        print(
-            f"reference epoch {epoch + 1}: g {float(g_loss):.3f} d {float(d_loss):.3f} {time.perf_counter() - start:.0f}s"
-        )
+        seconds = time.perf_counter() - start
+        print(f"reference epoch {epoch + 1}: g {float(g_loss):.3f} d {float(d_loss):.3f} {seconds:.0f}s")
 
     reference = Reference(load_or_train_evaluator(mnist, args.evaluator_dir), mnist)
     scores = evaluate_generator(generator, reference, num_samples=10_000)
