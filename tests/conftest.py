@@ -64,3 +64,18 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     assert len(errors) == 1, result.stderr
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
+
+
+def differing_share(weights_a, weights_b, atol: float = 1e-6) -> float:
+    """The share of weights that differ by more than ``atol`` between two weight lists.
+
+    Two runs of the same seed do the same arithmetic, but oneDNN's multithreaded kernels may add up
+    a gradient in another order; where a gradient is ~0, Adam's first steps (which move a weight by
+    about +-learning_rate whatever the gradient's size) can then turn a rounding difference into a
+    visible one for that weight. Such differences are rare and isolated; a real divergence (other
+    noise, other batches, lost optimizer state) changes nearly every weight.
+    """
+    import numpy as np
+
+    differing = sum(int(np.sum(np.abs(a - b) > atol)) for a, b in zip(weights_a, weights_b))
+    return differing / sum(a.size for a in weights_a)

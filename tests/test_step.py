@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from conftest import differing_share
 
 from dcgan_tf.config import TrainConfig
 from dcgan_tf.training import build_gan
@@ -36,9 +38,11 @@ def test_same_seed_same_step_different_seed_different_step():
     _, first, _, weights_a = _step_once(3, images)
     _, second, _, weights_b = _step_once(3, images)
     _, _, _, weights_c = _step_once(4, images)
-    assert first == second
-    assert all(np.array_equal(a, b) for a, b in zip(weights_a, weights_b))
-    assert not all(np.array_equal(a, c) for a, c in zip(weights_a, weights_c))
+    # Same seed: the same noise, dropout masks and initial weights, so the same losses and update
+    # (up to summation order: see differing_share).
+    assert first == pytest.approx(second, abs=1e-6)
+    assert differing_share(weights_a, weights_b) < 1e-3
+    assert differing_share(weights_a, weights_c) > 0.5  # another seed: other weights altogether
 
 
 def test_mixed_precision_step_computes_in_float16_and_keeps_float32_weights():
