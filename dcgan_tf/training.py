@@ -155,6 +155,10 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
                 print(_summary(row, config.epochs), flush=True)
                 if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
                     print(f"saved {store.save(_global_step(gan))}")
+                if stop and epoch + 1 < config.epochs:  # the signal came during the epoch's last batch
+                    raise Interrupted(
+                        f"saved {store.save(_global_step(gan))} after epoch {epoch + 1}; run the same command to resume"
+                    )
     finally:
         if chief:
             _write_gif(output_dir, int(gan.epoch))

@@ -180,3 +180,27 @@ def test_unwritable_output_folder_is_refused(mnist_path, tmp_path):
     argv = [f"--data={mnist_path}", "--train-size=256", "--batch-size=64", f"--checkpoint-dir={tmp_path / 'ck'}"]
     result = run_cli("dcgan_tf.train", *argv, f"--output-dir={tmp_path / 'file' / 'out'}")
     assert_one_line_error(result, "cannot write to", "--output-dir")
+
+
+def test_interrupt_at_an_epoch_boundary_saves_that_epoch(mnist_path, tmp_path):
+    # One batch per epoch: every signal lands in an epoch's last batch, so the run stops after it.
+    run = tmp_path / "boundary"
+    argv = [f"--data={mnist_path}", "--train-size=64", "--batch-size=64", "--epochs=500", "--checkpoint-every=100"]
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "dcgan_tf.train", *argv, f"--checkpoint-dir={run}"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in proc.stdout:
+        if line.startswith("epoch 1/500"):
+            proc.send_signal(signal.SIGINT)
+            break
+    proc.stdout.read()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, stderr
+    assert "after epoch" in stderr and "Traceback" not in stderr
+    (last,) = list_checkpoints(run)
+    assert last.step == 0 and 1 <= last.epoch < 500  # a whole epoch, saved although not yet due
+    assert len(read_history(run / "history.csv")) == last.epoch
