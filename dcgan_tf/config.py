@@ -97,11 +97,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "noise_dim", "checkpoint_every"):
-            _require_positive(name, getattr(self, name))
+            require_positive(name, getattr(self, name))
         if self.eval_every is not None:
-            _require_positive("eval_every", self.eval_every)
+            require_positive("eval_every", self.eval_every)
         if self.train_size is not None:
-            _require_positive("train_size", self.train_size)
+            require_positive("train_size", self.train_size)
             if self.train_size < self.batch_size:
                 raise DcganError(
                     f"--train-size {self.train_size} is smaller than --batch-size {self.batch_size}, so an epoch "
@@ -128,7 +128,8 @@ class TrainConfig:
         ]
 
 
-def _require_positive(name: str, value: int) -> None:
+def require_positive(name: str, value: int) -> None:
+    """Raise `DcganError` naming ``--name`` unless ``value`` is a positive integer."""
     if value <= 0:
         raise DcganError(f"--{name.replace('_', '-')} must be a positive integer (got {value})")
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dcgan_tf.config import require_positive
 from dcgan_tf.data import to_uint8
 from dcgan_tf.errors import DcganError
 from dcgan_tf.files import atomic_write, ensure_writable
@@ -110,7 +111,7 @@ def sample_checkpoint(
     """Restore a run's generator, generate ``num`` digits from ``seed`` and write them to ``out``."""
     from dcgan_tf.checkpoints import load_generator
 
-    _require_positive("num", num)
+    require_positive("num", num)
     output_kind(out)  # reject a bad destination before the slow restore
     generator = load_generator(checkpoint_dir, checkpoint)
     return write_samples(sample(generator, num, seed), out)
@@ -171,7 +172,7 @@ def check_walks(num_walks: int, steps: int, method: str) -> None:
     """Raise `DcganError` unless the walk settings make sense."""
     if method not in METHODS:
         raise DcganError(f"unknown interpolation --method {method!r}: choose one of {', '.join(METHODS)}")
-    _require_positive("walks", num_walks)
+    require_positive("walks", num_walks)
     if steps < 2:
         raise DcganError(f"--steps must be at least 2, the two endpoints (got {steps})")
 
@@ -228,8 +229,3 @@ def interpolate_checkpoint(
     check_walks(walks, steps, method)  # before the slow restore
     generator = load_generator(checkpoint_dir, checkpoint)
     return write_walks(walk_images(generator, walks, steps, seed, method), out, gif)
-
-
-def _require_positive(name: str, value: int) -> None:
-    if value <= 0:
-        raise DcganError(f"--{name} must be a positive integer (got {value})")

@@ -70,27 +70,35 @@ def test_more_epochs_resume_after_the_last_checkpoint(trained_run, mnist_path, t
     assert iio.imread(run / "dcgan.gif", index=None).shape[0] == 3  # the GIF was rebuilt over all epochs
 
 
+def interrupt_after(marker: str, argv: list[str], run: Path) -> str:
+    """Run ``python -m dcgan_tf.train`` into ``run``, send SIGINT once a stdout line starts with ``marker``,
+    and return its stderr after checking it exited like an interrupted run (status 130, no traceback)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "dcgan_tf.train", *argv, f"--checkpoint-dir={run}"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in proc.stdout:
+        if line.startswith(marker):
+            proc.send_signal(signal.SIGINT)
+            break
+    proc.stdout.read()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, stderr
+    assert "Traceback" not in stderr
+    return stderr
+
+
 def test_interrupted_then_resumed_equals_uninterrupted(mnist_path, tmp_path):
     flags = tiny_flags(mnist_path, tmp_path / "straight", train_size=256, batch_size=32, epochs=3)
     fit(TrainConfig(**flags))
 
     interrupted = tmp_path / "interrupted"
     argv = [f"--data={mnist_path}", "--train-size=256", "--batch-size=32", "--epochs=3", "--checkpoint-every=1"]
-    proc = subprocess.Popen(
-        [sys.executable, "-u", "-m", "dcgan_tf.train", *argv, f"--checkpoint-dir={interrupted}"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    for line in proc.stdout:  # interrupt as soon as the first epoch is done: mid-way through epoch 2
-        if line.startswith("epoch 1/3"):
-            proc.send_signal(signal.SIGINT)
-            break
-    proc.stdout.read()
-    stderr = proc.stderr.read()
-    assert proc.wait(timeout=120) == 130, stderr
-    assert "interrupted: saved" in stderr and "Traceback" not in stderr
+    # Interrupt as soon as the first epoch is done: mid-way through epoch 2.
+    assert "interrupted: saved" in interrupt_after("epoch 1/3", argv, interrupted)
     last = list_checkpoints(interrupted)[-1]
     assert (last.epoch, last.step) < (3, 0), "the signal arrived too late to test anything"
 
@@ -186,21 +194,7 @@ def test_interrupt_at_an_epoch_boundary_saves_that_epoch(mnist_path, tmp_path):
     # One batch per epoch: every signal lands in an epoch's last batch, so the run stops after it.
     run = tmp_path / "boundary"
     argv = [f"--data={mnist_path}", "--train-size=64", "--batch-size=64", "--epochs=500", "--checkpoint-every=100"]
-    proc = subprocess.Popen(
-        [sys.executable, "-u", "-m", "dcgan_tf.train", *argv, f"--checkpoint-dir={run}"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    for line in proc.stdout:
-        if line.startswith("epoch 1/500"):
-            proc.send_signal(signal.SIGINT)
-            break
-    proc.stdout.read()
-    stderr = proc.stderr.read()
-    assert proc.wait(timeout=120) == 130, stderr
-    assert "after epoch" in stderr and "Traceback" not in stderr
+    assert "after epoch" in interrupt_after("epoch 1/500", argv, run)
     (last,) = list_checkpoints(run)
     assert last.step == 0 and 1 <= last.epoch < 500  # a whole epoch, saved although not yet due
     assert len(read_history(run / "history.csv")) == last.epoch
