@@ -9,9 +9,13 @@ with the run's ``config.json`` that is everything needed to continue as if never
 from __future__ import annotations
 
 import gc
+import json
 import logging
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -19,9 +23,15 @@ import tensorflow as tf
 
 from dcgan_tf.config import CONFIG_FILE, read_saved_config
 from dcgan_tf.errors import DcganError
-from dcgan_tf.models import build_models
+from dcgan_tf.files import ARCHIVE, write_text
+from dcgan_tf.models import build_generator
 
 CHECKPOINT_NAME = "ckpt"
+BEST_FILE = "best.json"  # which checkpoint scored the best FID so far (written by --eval-every runs)
+BEST = "best"  # the --checkpoint value that means "the one best.json names"
+GENERATORS = ("ema", "raw")  # which generator of a checkpoint to use: the averaged one or the trained one
+# Checkpoint objects that runs of earlier versions did not save; a restore without them leaves them as built.
+OPTIONAL_OBJECTS = ("generator_ema",)
 # Position variables, as tf.train.Checkpoint stores them (name -> key in the checkpoint file).
 _EPOCH_KEY = "epoch/.ATTRIBUTES/VARIABLE_VALUE"
 _STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
@@ -47,28 +57,59 @@ class CheckpointStore:
 
     def __init__(self, directory: str | Path, **objects) -> None:
         self.directory = Path(directory)
+        self.objects = objects
         self.checkpoint = tf.train.Checkpoint(**objects)
         # max_to_keep=None: keep them all, so epoch 60 and epoch 90 can be compared later.
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, str(self.directory), max_to_keep=None, checkpoint_name=CHECKPOINT_NAME
         )
+        self._current: set[str] = set()  # checkpoints whose files hold this process's state
 
     @property
     def latest(self) -> str | None:
         return self.manager.latest_checkpoint
 
     def save(self, number: int) -> str:
-        """Write a checkpoint numbered ``number`` (the global step) unless that one exists already."""
-        if self.latest is not None and self.latest.endswith(f"-{number}"):
-            return self.latest
-        return self.manager.save(checkpoint_number=number)
+        """Write a checkpoint numbered ``number`` (the global step) unless this run wrote or restored it.
 
-    def restore(self, path: str) -> None:
-        """Restore every object from ``path``, or raise `DcganError` if the checkpoint does not fit."""
+        A checkpoint of that number left by an earlier run (one resumed from an older checkpoint with
+        ``--checkpoint``, e.g. past a damaged one) is moved to ``archive/<time>/`` first, never overwritten.
+        """
+        path = str(self.directory / f"{CHECKPOINT_NAME}-{number}")
+        if path in self._current:
+            return path
+        old = sorted(self.directory.glob(f"{CHECKPOINT_NAME}-{number}.*"))
+        if old:
+            target = self.directory / ARCHIVE / time.strftime("%Y%m%d-%H%M%S")
+            target.mkdir(parents=True, exist_ok=True)
+            for file in old:
+                shutil.move(str(file), target / file.name)
+        path = self.manager.save(checkpoint_number=number)
+        self._current.add(path)
+        return path
+
+    def restore(self, path: str) -> list[str]:
+        """Restore every object from ``path``, or raise `DcganError` if the checkpoint does not fit.
+
+        Returns the `OPTIONAL_OBJECTS` the checkpoint does not hold (left as they were built).
+        """
+        missing = [name for name in OPTIONAL_OBJECTS if name in self.objects and not has_object(path, name)]
+        checkpoint = (
+            tf.train.Checkpoint(**{k: v for k, v in self.objects.items() if k not in missing})
+            if missing
+            else self.checkpoint
+        )
         try:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
+            checkpoint.restore(path).assert_existing_objects_matched()
         except (ValueError, AssertionError, tf.errors.OpError) as err:
             raise _mismatch(path, err) from None
+        self._current.add(path)
+        return missing
+
+
+def has_object(path: str, name: str) -> bool:
+    """Whether the checkpoint at ``path`` holds the object saved as ``name`` (reads only its index)."""
+    return any(key.split("/")[0] == name for key, _ in tf.train.list_variables(path))
 
 
 def _first_line(err: Exception) -> str:
@@ -83,24 +124,48 @@ def _mismatch(path: str, err: Exception) -> DcganError:
 
 
 def list_checkpoints(directory: str | Path) -> list[CheckpointInfo]:
-    """Every checkpoint recorded in ``directory``, oldest first (empty if there are none)."""
+    """Every checkpoint recorded in ``directory`` whose files are there, oldest first (maybe none).
+
+    A checkpoint whose position cannot be read is listed with epoch and step -1: it is damaged, and
+    `find_checkpoint` says so when it is asked for.
+    """
     state = tf.train.get_checkpoint_state(str(directory))
     if state is None:
         return []
     infos = []
     for path in state.all_model_checkpoint_paths:
         path = path if Path(path).is_absolute() else str(Path(directory) / path)
+        if not Path(path + ".index").is_file():  # listed in the state file but moved or deleted
+            continue
         try:
             reader = tf.train.load_checkpoint(path)
             epoch, step = int(reader.get_tensor(_EPOCH_KEY)), int(reader.get_tensor(_STEP_KEY))
-        except (tf.errors.OpError, ValueError):  # listed in the index but deleted or unreadable
-            continue
+        except (tf.errors.OpError, ValueError):
+            epoch = step = -1
         infos.append(CheckpointInfo(path=path, name=Path(path).name, epoch=epoch, step=step))
     return infos
 
 
+def damage(path: str) -> str | None:
+    """Why the checkpoint at ``path`` cannot be read in full (None if every tensor reads back intact).
+
+    TensorFlow checksums each saved tensor, so reading them all finds truncated or altered files.
+    """
+    try:
+        reader = tf.train.load_checkpoint(path)
+        for key in reader.get_variable_to_shape_map():
+            reader.get_tensor(key)
+    except (tf.errors.OpError, ValueError) as err:
+        return _first_line(err)
+    return None
+
+
 def find_checkpoint(directory: str | Path, checkpoint: str | None = None) -> CheckpointInfo:
-    """The checkpoint named ``checkpoint`` (a name such as ``ckpt-282`` or a path) or the latest."""
+    """The checkpoint named ``checkpoint`` (``ckpt-282``, a path, or ``best``) or the latest, checked intact.
+
+    A damaged checkpoint (truncated or altered files) raises `DcganError` naming it and the newest
+    intact one, so the user can choose that one explicitly; nothing is deleted.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise DcganError(f"checkpoint folder {directory} does not exist: pass the --checkpoint-dir of a training run")
@@ -109,22 +174,65 @@ def find_checkpoint(directory: str | Path, checkpoint: str | None = None) -> Che
         raise DcganError(
             f"{directory} holds no checkpoints: train first (python -m dcgan_tf.train --checkpoint-dir {directory})"
         )
-    if checkpoint is None:
-        return infos[-1]
+    chosen = infos[-1] if checkpoint is None else _named(directory, infos, checkpoint)
+    problem = damage(chosen.path)
+    if problem is None:
+        return chosen
+    older = [info for info in infos if info.name != chosen.name]
+    intact = next((info for info in reversed(older) if damage(info.path) is None), None)
+    fix = (
+        f"use the newest intact one with --checkpoint {intact.name} (epoch {intact.epoch})"
+        if intact
+        else "no other checkpoint there is intact; restore the files from a backup or start again with --fresh"
+    )
+    raise DcganError(f"checkpoint {chosen.path} is damaged ({problem}): {fix}")
+
+
+def _named(directory: Path, infos: list[CheckpointInfo], checkpoint: str) -> CheckpointInfo:
     wanted = Path(checkpoint).name
+    if wanted == BEST:
+        best = read_best(directory)
+        if best is None:
+            raise DcganError(
+                f"{directory} has no {BEST_FILE}: only runs trained with --eval-every K record their best "
+                "checkpoint; name a checkpoint instead (e.g. --checkpoint " + infos[-1].name + ")"
+            )
+        wanted = best["checkpoint"]
     for info in infos:
         if info.name == wanted:
             return info
     available = ", ".join(info.label for info in infos)
-    raise DcganError(f"no checkpoint {checkpoint!r} in {directory}: choose one of {available}")
+    raise DcganError(f"no checkpoint {wanted!r} in {directory}: choose one of {available}")
 
 
-def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None) -> keras.Model:
+def read_best(directory: str | Path) -> dict[str, Any] | None:
+    """The record in ``best.json`` (checkpoint name, epoch, metrics), or None if the run has none."""
+    path = Path(directory) / BEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        best = json.loads(path.read_text())
+        str(best["checkpoint"]), float(best["fid"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DcganError(f"{path} is unreadable ({err}): delete it or restore it from a backup") from None
+    return best
+
+
+def write_best(directory: str | Path, record: dict[str, Any]) -> None:
+    """Atomically record the best checkpoint so far (see `read_best`)."""
+    write_text(Path(directory) / BEST_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, which: str = "ema") -> keras.Model:
     """A ready generator restored from a training run's folder (the latest checkpoint by default).
 
-    The architecture (model name, noise dimension) comes from the run's ``config.json``, so callers
-    never repeat training flags. ``model.input_shape[-1]`` is the noise dimension.
+    ``which``: ``ema`` (default) the averaged generator, ``raw`` the trained one (see `averaging`); a
+    checkpoint saved before averaging existed holds only the raw one, which ``ema`` then gives.
+    ``checkpoint`` may be ``best``. The architecture (model name, noise dimension) comes from the
+    run's ``config.json``, so callers never repeat training flags. ``model.input_shape[-1]`` is the
+    noise dimension.
     """
+    check_generator_choice(which)
     info = find_checkpoint(checkpoint_dir, checkpoint)
     saved = read_saved_config(checkpoint_dir)
     config_path = Path(checkpoint_dir) / CONFIG_FILE
@@ -139,7 +247,8 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None) ->
         raise DcganError(
             f"{config_path} has no valid noise_dim: restore the config.json of that training run"
         ) from None
-    generator, _ = build_models(model, noise_dim)
+    generator = build_generator(model, noise_dim)
+    key = "generator_ema" if which == "ema" and has_object(info.path, "generator_ema") else "generator"
     failure = None
     # A failed restore leaves half-matched objects whose clean-up logs dozens of warnings; keep
     # them out of the user's one-line error.
@@ -147,7 +256,7 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None) ->
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        tf.train.Checkpoint(generator=generator).restore(info.path).expect_partial().assert_existing_objects_matched()
+        tf.train.Checkpoint(**{key: generator}).restore(info.path).expect_partial().assert_existing_objects_matched()
     except (ValueError, AssertionError, tf.errors.OpError) as err:
         failure = DcganError(
             f"checkpoint {info.path} does not match the generator that {config_path} describes "
@@ -160,6 +269,12 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None) ->
     if failure is not None:
         raise failure  # outside `except`, so no traceback keeps the half-restored objects alive
     return generator
+
+
+def check_generator_choice(which: str, allowed: tuple[str, ...] = GENERATORS) -> None:
+    """Raise `DcganError` unless ``which`` names one of the checkpoint's generators (``--generator``)."""
+    if which not in allowed:
+        raise DcganError(f"unknown --generator {which!r}: choose {' or '.join(allowed)}")
 
 
 def generate(generator: keras.Model, noise: np.ndarray | tf.Tensor, batch_size: int = 1024) -> np.ndarray:

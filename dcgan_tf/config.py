@@ -65,8 +65,22 @@ class TrainConfig:
     learning_rate: float = flag(1e-4, "Adam learning rate of both models", type=float)
     noise_dim: int = flag(100, "length of the generator's input noise vector", type=int)
     train_size: int | None = flag(None, "train on the first N training images (default: all)", type=int, metavar="N")
+    ema_decay: float = flag(
+        0.99,
+        "decay of the averaged generator (an exponential moving average of the generator's weights, with a "
+        "warm-up: min(decay, (1+t)/(10+t)) at step t) that sampling, evaluation and the epoch grids use; "
+        "0 makes the average the raw generator",
+        type=float,
+        metavar="D",
+    )
     seed: int = flag(0, "seed for weights, noise, dropout and shuffling (same seed, same run)", type=int)
     checkpoint_dir: str = flag("training_checkpoints", "folder for checkpoints and config.json", metavar="DIR")
+    checkpoint: str | None = flag(
+        None,
+        "resume from this checkpoint of --checkpoint-dir (e.g. ckpt-1425, or best) instead of the latest; "
+        "later checkpoints stay, and one that would be written again is moved to archive/ first",
+        metavar="NAME",
+    )
     checkpoint_every: int = flag(15, "keep a checkpoint every K epochs (and after the last one)", type=int, metavar="K")
     output_dir: str | None = flag(
         None, "folder for epoch grids, dcgan.gif, history.csv, losses.png (default: --checkpoint-dir)", metavar="DIR"
@@ -107,6 +121,8 @@ class TrainConfig:
                     f"--train-size {self.train_size} is smaller than --batch-size {self.batch_size}, so an epoch "
                     "would have no full batch: raise --train-size or lower --batch-size"
                 )
+        if not 0 <= self.ema_decay < 1:  # also rejects NaN
+            raise DcganError(f"--ema-decay must be in [0, 1), e.g. 0.99 or 0.999 (got {self.ema_decay})")
         if not self.learning_rate > 0:  # also rejects NaN
             raise DcganError(f"--learning-rate must be a positive number (got {self.learning_rate})")
         if self.output_dir is None:  # resolve now so config.json records where outputs went

@@ -66,10 +66,18 @@ def build_models(
     name: str, noise_dim: int, seed: int | None = None, synchronized: bool = False
 ) -> tuple[keras.Model, keras.Model]:
     """Build the (generator, discriminator) pair registered under ``name``."""
+    return build_generator(name, noise_dim, synchronized), _builders(name)[1](seed)
+
+
+def build_generator(name: str, noise_dim: int, synchronized: bool = False) -> keras.Model:
+    """Build only the generator registered under ``name`` (for sampling, or the averaged copy)."""
+    return _builders(name)[0](noise_dim, synchronized=synchronized)
+
+
+def _builders(name: str) -> tuple[Callable[..., keras.Model], Callable[..., keras.Model]]:
     if name not in MODELS:
         raise DcganError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
-    make_g, make_d = MODELS[name]
-    return make_g(noise_dim, synchronized=synchronized), make_d(seed)
+    return MODELS[name]
 
 
 def random_state(model: keras.Model) -> list:

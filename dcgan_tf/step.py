@@ -12,6 +12,7 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from dcgan_tf.averaging import WeightAverage
 from dcgan_tf.errors import DcganError
 from dcgan_tf.losses import GanLoss
 
@@ -50,8 +51,12 @@ def make_train_step(
     noise_dim: int,
     seed: int,
     strategy: tf.distribute.Strategy | None = None,
+    average: WeightAverage | None = None,
 ) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
     """A compiled step: a global batch of real images (B, 28, 28, 1) -> mean losses and D outputs.
+
+    The step has two parts: ``replica_step`` (what each replica computes and applies) and, once the
+    replicas are done, the updates that work on the whole model (``average``: the averaged generator).
 
     The noise of step ``t`` is a pure function of ``(seed, t)`` (``t`` is the generator optimizer's
     iteration counter, which checkpoints save), so a resumed run draws the same noise as an
@@ -103,6 +108,8 @@ def make_train_step(
     @tf.function
     def train_step(images: tf.Tensor) -> dict[str, tf.Tensor]:
         per_replica = strategy.run(replica_step, args=(images,))
+        if average is not None:  # on the device, in the same call: no round-trip through Python
+            average.update(generator_optimizer.iterations)
         return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
 
     return train_step

@@ -25,12 +25,22 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan_tf import data, visualize
-from dcgan_tf.checkpoints import CheckpointStore, generate
+from dcgan_tf.averaging import WeightAverage
+from dcgan_tf.checkpoints import (
+    BEST_FILE,
+    CheckpointInfo,
+    CheckpointStore,
+    find_checkpoint,
+    generate,
+    list_checkpoints,
+    read_best,
+    write_best,
+)
 from dcgan_tf.config import CONFIG_FILE, TrainConfig, read_saved_config
 from dcgan_tf.errors import DcganError, Interrupted
 from dcgan_tf.files import archive_contents, ensure_writable, write_text
 from dcgan_tf.losses import get_loss
-from dcgan_tf.models import build_models, random_state
+from dcgan_tf.models import build_generator, build_models, random_state
 from dcgan_tf.step import is_chief, make_strategy, make_train_step
 
 NUM_EXAMPLES = 16  # digits in each epoch grid (4x4), drawn from the same fixed noise every epoch
@@ -53,6 +63,8 @@ class Gan:
     discriminator: keras.Model
     generator_optimizer: keras.optimizers.Optimizer
     discriminator_optimizer: keras.optimizers.Optimizer
+    generator_ema: keras.Model  # the averaged generator (see `averaging`); never trained directly
+    average: WeightAverage  # keeps generator_ema the average of generator
     sample_noise: tf.Variable  # (NUM_EXAMPLES, noise_dim), fixed for the whole run
     epoch: tf.Variable = field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False))
     step: tf.Variable = field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False))
@@ -70,11 +82,13 @@ class Gan:
             config.noise_dim,
             config.seed,
             strategy,
+            self.average,
         )
 
     def checkpoint_objects(self) -> dict:
         return {
             "generator": self.generator,
+            "generator_ema": self.generator_ema,
             "discriminator": self.discriminator,
             "generator_optimizer": self.generator_optimizer,
             "discriminator_optimizer": self.discriminator_optimizer,
@@ -111,10 +125,20 @@ def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = Non
                 # and Keras optimizers first built inside a replica step fail under tf.distribute.
                 optimizer.build(model.trainable_variables)
                 optimizers.append(optimizer)
+            generator_ema = build_generator(config.model, config.noise_dim, strategy.num_replicas_in_sync > 1)
+            average = WeightAverage(generator, generator_ema, config.ema_decay)
+            average.reset()  # the average starts at the raw generator's initial weights
     finally:
         keras.config.set_dtype_policy(previous_policy)
     noise = np.random.default_rng([config.seed, 1 << 20]).standard_normal((NUM_EXAMPLES, config.noise_dim))
-    return Gan(generator, discriminator, *optimizers, sample_noise=tf.Variable(noise.astype(np.float32)))
+    return Gan(
+        generator,
+        discriminator,
+        *optimizers,
+        generator_ema=generator_ema,
+        average=average,
+        sample_noise=tf.Variable(noise.astype(np.float32)),
+    )
 
 
 def fit(config: TrainConfig) -> list[dict[str, float]]:
@@ -130,9 +154,12 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     checkpoint_dir, output_dir = _prepare_folders(config) if chief else _worker_folders()
     gan = build_gan(config, strategy)
     store = CheckpointStore(checkpoint_dir, **gan.checkpoint_objects())
-    if store.latest:
-        store.restore(store.latest)
-        print(f"resuming from {store.latest} (epoch {int(gan.epoch)}, batch {int(gan.step)})")
+    resume = _resume_point(checkpoint_dir, config.checkpoint)
+    if resume is not None:
+        if "generator_ema" in store.restore(resume.path):
+            gan.average.reset()
+            print(f"{resume.name} has no averaged generator (saved by an older version): it starts from the raw one")
+        print(f"resuming from {resume.path} (epoch {int(gan.epoch)}, batch {int(gan.step)})")
     start = int(gan.epoch)
     history = read_history(output_dir / HISTORY_FILE, up_to_epoch=start)
     if start >= config.epochs:
@@ -143,26 +170,63 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     train_step = gan.make_step(config, strategy)
     images = tf.constant(images)  # the whole training set, gathered into batches by index
     num_steps = data.steps_per_epoch(len(images), config.batch_size)
+    best = read_best(checkpoint_dir)
     try:
         with _stop_requests() as stop:
             for epoch in range(start, config.epochs):
                 row = _train_epoch(config, gan, store, train_step, strategy, images, epoch, num_steps, stop)
                 history.append(row)
-                if chief and _evaluation_due(config, epoch + 1):
+                # Every worker evaluates (same weights, same numbers), so all take part in a best save.
+                new_best = False
+                if _evaluation_due(config, epoch + 1):
                     row.update(_quality(gan, mnist, config))
+                    new_best = best is None or row["fid"] < best["fid"]
                 if chief:
                     _write_epoch_outputs(gan, output_dir, history)
                 print(_summary(row, config.epochs), flush=True)
-                if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
-                    print(f"saved {store.save(_global_step(gan))}")
+                if new_best or (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+                    saved = store.save(_global_step(gan))
+                    print(f"saved {saved}")
+                    if new_best:
+                        best = _best_record(saved, row)
+                        write_best(checkpoint_dir, best)
+                        print(f"new best FID {row['fid']:.2f} (averaged generator): {saved}, recorded in {BEST_FILE}")
                 if stop and epoch + 1 < config.epochs:  # the signal came during the epoch's last batch
                     raise Interrupted(
                         f"saved {store.save(_global_step(gan))} after epoch {epoch + 1}; run the same command to resume"
                     )
+        if chief:
+            _print_where_to_sample(checkpoint_dir, store.latest, best)
     finally:
         if chief:
             _write_gif(output_dir, int(gan.epoch))
     return history
+
+
+def _resume_point(checkpoint_dir: Path, name: str | None) -> CheckpointInfo | None:
+    """The checkpoint to resume from: ``name`` or the latest (None for a new run), checked intact."""
+    if name is None and not list_checkpoints(checkpoint_dir):
+        return None
+    return find_checkpoint(checkpoint_dir, name)
+
+
+def _best_record(checkpoint: str, row: dict[str, float]) -> dict:
+    metrics = {k: v for k, v in row.items() if k not in HISTORY_COLUMNS}
+    return {"checkpoint": Path(checkpoint).name, "epoch": int(row["epoch"]), "generator": "ema", **metrics}
+
+
+def _print_where_to_sample(checkpoint_dir: Path, latest: str | None, best: dict | None) -> None:
+    lines = [f"last checkpoint: {latest}"]
+    if best is not None:
+        lines.append(
+            f"best checkpoint: {checkpoint_dir / best['checkpoint']} (epoch {best['epoch']}, FID {best['fid']:.2f})"
+        )
+    which = "best" if best is not None else Path(latest or "").name
+    lines.append(
+        f"sample from it: python -m dcgan_tf.sample --checkpoint-dir {checkpoint_dir} --checkpoint {which} "
+        "--out samples.png"
+    )
+    print("\n".join(lines))
 
 
 def _worker_folders() -> tuple[Path, Path]:
@@ -254,12 +318,15 @@ def _quality(gan: Gan, mnist: data.Mnist, config: TrainConfig) -> dict[str, floa
     """The ``--eval-every`` metrics of the generator now (evaluation imported only when asked for)."""
     from dcgan_tf.evaluation import training_metrics
 
-    return training_metrics(gan.generator, mnist, config.evaluator_dir)
+    row = training_metrics(gan.generator_ema, mnist, config.evaluator_dir)
+    if config.ema_decay > 0:  # with decay 0 the two generators are the same
+        row.update({f"raw_{k}": v for k, v in training_metrics(gan.generator, mnist, config.evaluator_dir).items()})
+    return row
 
 
 def _write_epoch_outputs(gan: Gan, output_dir: Path, history: list[dict[str, float]]) -> None:
     epoch = int(gan.epoch)
-    visualize.save_grid(generate(gan.generator, gan.sample_noise), output_dir / epoch_image_name(epoch))
+    visualize.save_grid(generate(gan.generator_ema, gan.sample_noise), output_dir / epoch_image_name(epoch))
     write_history(output_dir / HISTORY_FILE, history)
     visualize.plot_history(history, output_dir / PLOT_FILE)
     if any("fid" in row for row in history):
@@ -283,6 +350,8 @@ def _summary(row: dict[str, float], epochs: int) -> str:
         if "fid" in row
         else ""
     )
+    if "raw_fid" in row:
+        quality += f" (raw generator: FID {row['raw_fid']:.2f}, classifier score {row['raw_classifier_score']:.2f})"
     return (
         f"epoch {int(row['epoch'])}/{epochs}: generator loss {row['generator_loss']:.4f}, "
         f"discriminator loss {row['discriminator_loss']:.4f}, D(x) {row['d_real']:.3f}, "
