@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dcgan_tf.config import CONFIG_FILE, read_saved_config
+from dcgan_tf.config import CONFIG_FILE, GENERATORS, read_saved_config
 from dcgan_tf.errors import DcganError
 from dcgan_tf.files import ARCHIVE, write_text
 from dcgan_tf.models import build_generator
@@ -29,12 +29,14 @@ from dcgan_tf.models import build_generator
 CHECKPOINT_NAME = "ckpt"
 BEST_FILE = "best.json"  # which checkpoint scored the best FID so far (written by --eval-every runs)
 BEST = "best"  # the --checkpoint value that means "the one best.json names"
-GENERATORS = ("ema", "raw")  # which generator of a checkpoint to use: the averaged one or the trained one
 # Checkpoint objects that runs of earlier versions did not save; a restore without them leaves them as built.
 OPTIONAL_OBJECTS = ("generator_ema",)
 # Position variables, as tf.train.Checkpoint stores them (name -> key in the checkpoint file).
 _EPOCH_KEY = "epoch/.ATTRIBUTES/VARIABLE_VALUE"
 _STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
+# What reading a damaged checkpoint raises: a failed checksum is an OpError (DataLossError), a
+# truncated file an IndexError ("Read less bytes than requested").
+_READ_ERRORS = (tf.errors.OpError, ValueError, IndexError)
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ def list_checkpoints(directory: str | Path) -> list[CheckpointInfo]:
         try:
             reader = tf.train.load_checkpoint(path)
             epoch, step = int(reader.get_tensor(_EPOCH_KEY)), int(reader.get_tensor(_STEP_KEY))
-        except (tf.errors.OpError, ValueError):
+        except _READ_ERRORS:
             epoch = step = -1
         infos.append(CheckpointInfo(path=path, name=Path(path).name, epoch=epoch, step=step))
     return infos
@@ -155,7 +157,7 @@ def damage(path: str) -> str | None:
         reader = tf.train.load_checkpoint(path)
         for key in reader.get_variable_to_shape_map():
             reader.get_tensor(key)
-    except (tf.errors.OpError, ValueError) as err:
+    except _READ_ERRORS as err:
         return _first_line(err)
     return None
 

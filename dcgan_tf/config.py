@@ -42,9 +42,32 @@ RUN_IDENTITY = (
 )
 
 
+# Which of a checkpoint's generators the tools use: the averaged weights (default) or the trained ones.
+GENERATORS = ("ema", "raw")
+
+
 def flag(default: Any, help: str, **argparse_kwargs: Any) -> Any:
     """A dataclass field that `build_parser` turns into ``--field-name`` with this help text."""
     return field(default=default, metadata={"help": help, **argparse_kwargs})
+
+
+def checkpoint_flag() -> Any:
+    """The ``--checkpoint NAME`` field every tool that reads a run shares."""
+    return flag(
+        None,
+        "use this checkpoint (e.g. ckpt-282, or best: the best FID an --eval-every run recorded) instead of the latest",
+        metavar="NAME",
+    )
+
+
+def generator_flag(choices: tuple[str, ...] = GENERATORS) -> Any:
+    """The ``--generator`` field: which of a checkpoint's generators a tool uses."""
+    return flag(
+        "ema",
+        "ema: the averaged generator (smoother, usually better digits); raw: the trained weights"
+        + ("; both: report each" if "both" in choices else ""),
+        choices=choices,
+    )
 
 
 @dataclass(frozen=True)

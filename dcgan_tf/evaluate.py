@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dcgan_tf.config import flag, parse_config
+from dcgan_tf.config import GENERATORS, checkpoint_flag, flag, generator_flag, parse_config
 from dcgan_tf.errors import DcganError, run_main
 
 # Kept in step with dcgan_tf.evaluation.DEFAULT_SAMPLES and metrics.DEFAULT_K (not imported: they
@@ -26,7 +26,8 @@ class EvaluateConfig:
     checkpoint_dir: str = flag(
         "training_checkpoints", "the training run's folder (its --checkpoint-dir)", metavar="DIR"
     )
-    checkpoint: str | None = flag(None, "evaluate this checkpoint, e.g. ckpt-282 (default: the latest)", metavar="NAME")
+    checkpoint: str | None = checkpoint_flag()
+    generator: str = generator_flag((*GENERATORS, "both"))
     all_checkpoints: bool = flag(False, "evaluate every checkpoint in the folder and plot the metrics against epoch")
     num_samples: int = flag(
         DEFAULT_SAMPLES, "generated digits per checkpoint (and real digits for the floor)", type=int, metavar="N"
@@ -37,7 +38,9 @@ class EvaluateConfig:
         "evaluator (default: the --data the run was trained on, from its config.json)",
         metavar="PATH",
     )
-    json: str | None = flag(None, "also write the metrics as JSON (a list with --all-checkpoints)", metavar="FILE")
+    json: str | None = flag(
+        None, "also write the metrics as JSON (a list with --all-checkpoints or --generator both)", metavar="FILE"
+    )
     plot: str | None = flag(
         None, "where --all-checkpoints draws metrics against epoch (default: DIR/metrics.png)", metavar="FILE"
     )

@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from dcgan_tf import metrics
-from dcgan_tf.checkpoints import CheckpointInfo, find_checkpoint, generate, list_checkpoints, load_generator
+from dcgan_tf.checkpoints import GENERATORS, CheckpointInfo, find_checkpoint, generate, list_checkpoints, load_generator
 from dcgan_tf.config import read_saved_config
 from dcgan_tf.data import Mnist, load_mnist, to_model_range
 from dcgan_tf.errors import DcganError
@@ -38,6 +38,7 @@ from dcgan_tf.files import atomic_write, ensure_writable, write_text
 DEFAULT_SAMPLES = 10_000
 TRAINING_SAMPLES = 2_000  # per --eval-every evaluation: ~5 s on 2 CPU cores, FID biased up vs 10,000
 PLOT_FILE = "metrics.png"
+GENERATOR_NAMES = {"ema": "averaged", "raw": "raw"}
 # The flat history.csv columns `training_metrics` returns, in this order.
 METRIC_COLUMNS = ("fid", "classifier_score", "precision", "recall", "min_class_share", "max_class_share")
 # The random stream of evaluation noise and real-digit draws, apart from training's streams, so that
@@ -67,11 +68,12 @@ class Scores:
             "max_class_share": max(self.class_histogram),
         }
 
-    def record(self, checkpoint: str | None = None, epoch: int | None = None) -> dict[str, Any]:
-        """The JSON object ``--json`` writes for one checkpoint."""
+    def record(self, checkpoint: str | None = None, epoch: int | None = None, generator: str = "ema") -> dict[str, Any]:
+        """The JSON object ``--json`` writes for one generator of one checkpoint."""
         return {
             "checkpoint": checkpoint,
             "epoch": epoch,
+            "generator": generator,
             "fid": self.fid,
             "classifier_score": self.classifier_score,
             "precision": self.precision,
@@ -191,15 +193,24 @@ def plot_metrics(rows: Sequence[dict[str, float]], path: str | Path, floor: dict
     """Plot `METRIC_COLUMNS` against epoch as a 2x2 PNG; ``floor`` (real digits' columns) as dashed lines.
 
     ``rows`` are dicts with ``epoch`` and the metric columns, e.g. ``history.csv`` rows (rows without
-    ``fid``, from epochs that were not evaluated, are skipped).
+    ``fid``, from epochs that were not evaluated, are skipped). ``raw_<column>`` values, where present,
+    are the raw generator's and are drawn beside the averaged generator's as faint dotted lines.
     """
     rows = sorted((r for r in rows if "fid" in r), key=lambda r: r["epoch"])
     epochs = [r["epoch"] for r in rows]
     fig = Figure(figsize=(10, 7), layout="constrained")
     (fid, score), (pr, shares) = fig.subplots(2, 2)
 
+    # Runs with an averaged generator also carry the raw generator's metrics as raw_<column>.
+    has_raw = any("raw_fid" in r for r in rows)
+
     def draw(ax, column: str, label: str, color: str) -> None:
-        ax.plot(epochs, [r[column] for r in rows], marker="o", color=color, label=label)
+        ax.plot(
+            epochs, [r[column] for r in rows], marker="o", color=color, label=label + (", averaged" if has_raw else "")
+        )
+        if has_raw:
+            raw = [r.get("raw_" + column, np.nan) for r in rows]
+            ax.plot(epochs, raw, marker="x", linestyle=":", color=color, alpha=0.5, label=f"{label}, raw")
         if floor is not None:
             ax.axhline(floor[column], color=color, linestyle="--", linewidth=1, label=f"{label}, real digits")
 
@@ -251,13 +262,16 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
     floor = evaluate_real(mnist, reference, config.num_samples, config.seed)
     rows = [(f"real training digits ({floor.num_samples:,})", "-", floor)]
     records = []
+    generators = GENERATORS if config.generator == "both" else (config.generator,)
     for info in chosen:
-        print(f"evaluating {info.label} on {config.num_samples:,} samples...", flush=True)
-        scores = evaluate_generator(
-            load_generator(checkpoint_dir, info.name), reference, config.num_samples, config.seed
-        )
-        rows.append((info.name, str(info.epoch), scores))
-        records.append(scores.record(info.name, info.epoch))
+        for which in generators:
+            print(
+                f"evaluating {info.label}, {GENERATOR_NAMES[which]}, on {config.num_samples:,} samples...", flush=True
+            )
+            generator = load_generator(checkpoint_dir, info.name, which)
+            scores = evaluate_generator(generator, reference, config.num_samples, config.seed)
+            rows.append((f"{info.name} ({GENERATOR_NAMES[which]})", str(info.epoch), scores))
+            records.append(scores.record(info.name, info.epoch, which))
 
     print(
         f"\n{config.num_samples:,} generated digits vs the {len(mnist.x_test):,} test digits "
@@ -266,12 +280,17 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
     print(format_table(rows))
     print(LEGEND)
     if json_path is not None:
-        payload = records if config.all_checkpoints else records[0]
+        payload = records if len(records) > 1 or config.all_checkpoints else records[0]
         write_text(json_path, json.dumps(payload, indent=2) + "\n")
         print(f"wrote {json_path}")
     if config.all_checkpoints:
-        history = [{"epoch": r["epoch"], **s.columns()} for r, (_, _, s) in zip(records, rows[1:])]
-        print(f"wrote {plot_metrics(history, plot_path, floor=floor.columns())}")
+        by_epoch: dict[int, dict[str, float]] = {}
+        for record, (_, _, scores) in zip(records, rows[1:]):
+            prefix = "raw_" if record["generator"] == "raw" and config.generator == "both" else ""
+            by_epoch.setdefault(record["epoch"], {"epoch": record["epoch"]}).update(
+                {prefix + k: v for k, v in scores.columns().items()}
+            )
+        print(f"wrote {plot_metrics(list(by_epoch.values()), plot_path, floor=floor.columns())}")
     return records
 
 

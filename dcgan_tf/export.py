@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dcgan_tf.config import flag, parse_config
+from dcgan_tf.config import checkpoint_flag, flag, generator_flag, parse_config
 from dcgan_tf.errors import run_main
 from dcgan_tf.exporting import export_kind
 
@@ -25,7 +25,8 @@ class ExportConfig:
     """What to export and where to (see ``python -m dcgan_tf.export --help``)."""
 
     checkpoint_dir: str = flag("training_checkpoints", "folder of the training run", metavar="DIR")
-    checkpoint: str | None = flag(None, "use this checkpoint (e.g. ckpt-282) instead of the latest", metavar="NAME")
+    checkpoint: str | None = checkpoint_flag()
+    generator: str = generator_flag()
     out: str = flag("generator.keras", "FILE.keras or DIR/ (SavedModel)", metavar="PATH")
     overwrite: bool = flag(False, "replace an existing export at --out (otherwise refuse)")
 
@@ -37,8 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv, ExportConfig, description=DESCRIPTION)
     from dcgan_tf.exporting import export_generator
 
-    path = export_generator(config.checkpoint_dir, config.out, config.checkpoint, config.overwrite)
-    print(f"exported the generator to {path}")
+    path = export_generator(config.checkpoint_dir, config.out, config.checkpoint, config.overwrite, config.generator)
+    name = "averaged" if config.generator == "ema" else "raw"
+    print(f"exported the {name} generator to {path}")
     return 0
 
 

@@ -50,14 +50,18 @@ def check_destination(out: str | Path, overwrite: bool = False) -> Path:
 
 
 def export_generator(
-    checkpoint_dir: str | Path, out: str | Path, checkpoint: str | None = None, overwrite: bool = False
+    checkpoint_dir: str | Path,
+    out: str | Path,
+    checkpoint: str | None = None,
+    overwrite: bool = False,
+    which: str = "ema",
 ) -> Path:
-    """Restore a run's generator and export it to ``out`` in the format its name asks for."""
+    """Restore a run's generator (``which``: ``ema`` or ``raw``) and export it to ``out`` as its name asks."""
     from dcgan_tf.checkpoints import load_generator
 
     kind = export_kind(out)
     check_destination(out, overwrite)  # fail before the slow restore
-    generator = load_generator(checkpoint_dir, checkpoint)
+    generator = load_generator(checkpoint_dir, checkpoint, which)
     if kind == KERAS:
         return export_keras(generator, out, overwrite)
     return export_saved_model(generator, out, overwrite)

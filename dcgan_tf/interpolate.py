@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dcgan_tf.config import flag, parse_config
+from dcgan_tf.config import checkpoint_flag, flag, generator_flag, parse_config
 from dcgan_tf.errors import run_main
 from dcgan_tf.sampling import METHODS, check_walk_out, check_walks
 
@@ -25,7 +25,8 @@ class InterpolateConfig:
     """Which walks to draw and where to (see ``python -m dcgan_tf.interpolate --help``)."""
 
     checkpoint_dir: str = flag("training_checkpoints", "folder of the training run", metavar="DIR")
-    checkpoint: str | None = flag(None, "use this checkpoint (e.g. ckpt-282) instead of the latest", metavar="NAME")
+    checkpoint: str | None = checkpoint_flag()
+    generator: str = generator_flag()
     walks: int = flag(8, "how many walks (rows of the grid)", type=int, metavar="W")
     steps: int = flag(10, "digits per walk, both endpoints included", type=int, metavar="S")
     method: str = flag(
@@ -55,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         method=config.method,
         checkpoint=config.checkpoint,
         gif=config.gif,
+        which=config.generator,
     )
     print(f"wrote {config.walks} {config.method} walks of {config.steps} steps to {png} and {gif}")
     return 0

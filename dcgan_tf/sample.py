@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dcgan_tf.config import flag, parse_config
+from dcgan_tf.config import checkpoint_flag, flag, generator_flag, parse_config
 from dcgan_tf.errors import DcganError, run_main
 from dcgan_tf.sampling import output_kind
 
@@ -24,7 +24,8 @@ class SampleConfig:
     """What to sample and where to (see ``python -m dcgan_tf.sample --help``)."""
 
     checkpoint_dir: str = flag("training_checkpoints", "folder of the training run", metavar="DIR")
-    checkpoint: str | None = flag(None, "use this checkpoint (e.g. ckpt-282) instead of the latest", metavar="NAME")
+    checkpoint: str | None = checkpoint_flag()
+    generator: str = generator_flag()
     num: int = flag(16, "how many digits to generate", type=int, metavar="N")
     seed: int = flag(0, "seed of the noise (same seed, same digits)", type=int)
     out: str = flag("samples.png", "FILE.png, FILE.npz or DIR/", metavar="PATH")
@@ -39,7 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv, SampleConfig, description=DESCRIPTION)
     from dcgan_tf.sampling import sample_checkpoint
 
-    written = sample_checkpoint(config.checkpoint_dir, config.out, config.num, config.seed, config.checkpoint)
+    written = sample_checkpoint(
+        config.checkpoint_dir, config.out, config.num, config.seed, config.checkpoint, config.generator
+    )
     where = written[0] if len(written) == 1 else f"{len(written)} files in {written[0].parent}"
     print(f"wrote {config.num} digits (seed {config.seed}) to {where}")
     return 0

@@ -106,14 +106,20 @@ def write_samples(images: np.ndarray, out: str | Path) -> list[Path]:
 
 
 def sample_checkpoint(
-    checkpoint_dir: str | Path, out: str | Path, num: int = 16, seed: int = 0, checkpoint: str | None = None
+    checkpoint_dir: str | Path,
+    out: str | Path,
+    num: int = 16,
+    seed: int = 0,
+    checkpoint: str | None = None,
+    which: str = "ema",
 ) -> list[Path]:
-    """Restore a run's generator, generate ``num`` digits from ``seed`` and write them to ``out``."""
+    """Restore a run's generator (``which``: ``ema`` or ``raw``), generate ``num`` digits from ``seed``
+    and write them to ``out``."""
     from dcgan_tf.checkpoints import load_generator
 
     require_positive("num", num)
     output_kind(out)  # reject a bad destination before the slow restore
-    generator = load_generator(checkpoint_dir, checkpoint)
+    generator = load_generator(checkpoint_dir, checkpoint, which)
     return write_samples(sample(generator, num, seed), out)
 
 
@@ -221,11 +227,13 @@ def interpolate_checkpoint(
     method: str = "slerp",
     checkpoint: str | None = None,
     gif: str | Path | None = None,
+    which: str = "ema",
 ) -> list[Path]:
-    """Restore a run's generator and write its latent walks as ``out`` (PNG grid) and a GIF."""
+    """Restore a run's generator (``which``: ``ema`` or ``raw``) and write its latent walks as ``out``
+    (PNG grid) and a GIF."""
     from dcgan_tf.checkpoints import load_generator
 
     check_walk_out(out)
     check_walks(walks, steps, method)  # before the slow restore
-    generator = load_generator(checkpoint_dir, checkpoint)
+    generator = load_generator(checkpoint_dir, checkpoint, which)
     return write_walks(walk_images(generator, walks, steps, seed, method), out, gif)

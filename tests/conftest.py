@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -47,6 +48,15 @@ def trained_run(mnist_path, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("trained_run")
     fit(TrainConfig(**tiny_flags(mnist_path, run_dir)))
     return run_dir
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file below ``folder`` (relative path -> sha256), to prove nothing was touched."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:

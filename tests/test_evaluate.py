@@ -247,3 +247,38 @@ def test_eval_every_adds_metrics_to_history_and_a_plot(small_data, evaluator_dir
         assert np.isfinite(saved[2][column]) and column not in saved[0]
     assert 1 <= saved[2]["classifier_score"] <= 10
     assert (run / "metrics.png").is_file()
+
+
+def test_eval_every_keeps_the_best_checkpoint_off_the_checkpoint_schedule(
+    small_data, evaluator_dir, reference, tmp_path
+):
+    from conftest import tiny_flags
+
+    from dcgan_tf.checkpoints import find_checkpoint, list_checkpoints, load_generator, read_best
+    from dcgan_tf.config import TrainConfig
+    from dcgan_tf.training import fit
+
+    run = tmp_path / "run"
+    # --checkpoint-every 10: the schedule saves only the last epoch; every new best must be saved anyway.
+    flags = tiny_flags(small_data, run, epochs=4, eval_every=1, checkpoint_every=10, evaluator_dir=str(evaluator_dir))
+    history = fit(TrainConfig(**flags))
+    fids = [row["fid"] for row in history]
+    assert all("raw_fid" in row for row in history)  # the raw generator is measured beside the averaged one
+    improved = [row["epoch"] for i, row in enumerate(history) if row["fid"] < min(fids[:i], default=np.inf)]
+    saved_epochs = {c.epoch for c in list_checkpoints(run)}
+    assert set(improved) <= saved_epochs and 4 in saved_epochs
+
+    best = read_best(run)
+    assert best["epoch"] == improved[-1] and best["fid"] == pytest.approx(min(fids))
+    assert best["generator"] == "ema" and "raw_fid" in best
+    info = find_checkpoint(run, "best")
+    assert (info.name, info.epoch) == (best["checkpoint"], best["epoch"])
+    assert load_generator(run, "best").get_weights()[0].shape == load_generator(run).get_weights()[0].shape
+
+    out = tmp_path / "best.png"
+    result = run_cli("dcgan_tf.sample", f"--checkpoint-dir={run}", "--checkpoint=best", f"--out={out}")
+    assert result.returncode == 0 and out.is_file(), result.stderr
+    # A run without --eval-every has no best: a one-line error, not a traceback.
+    (run / "best.json").unlink()
+    no_best = run_cli("dcgan_tf.sample", f"--checkpoint-dir={run}", "--checkpoint=best", f"--out={out}")
+    assert_one_line_error(no_best, "no best.json", "--eval-every")
