@@ -22,7 +22,7 @@ SMALL_TEST = 1_000
 # The project's recipe (8 epochs) on only 2,000 training digits reaches ~95% on the test digits;
 # on the full 24k subset it reaches 98.9%+. Below this something is broken, not just small.
 TINY_ACCURACY = 0.90
-JSON_KEYS = {"checkpoint", "epoch", "fid", "classifier_score", "precision", "recall", "class_histogram"}
+JSON_KEYS = {"checkpoint", "epoch", "generator", "fid", "classifier_score", "precision", "recall", "class_histogram"}
 
 
 # --- the maths -------------------------------------------------------------------------------------
@@ -174,14 +174,16 @@ def test_cli_evaluates_all_checkpoints_to_json_and_a_plot(trained_run, small_dat
     out, plot = tmp_path / "metrics.json", tmp_path / "metrics.png"
     result = run_cli(
         "dcgan_tf.evaluate",
-        *("--checkpoint-dir", str(trained_run), "--all-checkpoints", "--num-samples", "300"),
+        *("--checkpoint-dir", str(trained_run), "--all-checkpoints", "--generator", "both", "--num-samples", "300"),
         *("--data", str(small_data), "--evaluator-dir", str(evaluator_dir), "--json", str(out), "--plot", str(plot)),
     )
     assert result.returncode == 0, result.stderr
     assert "reusing evaluator" in result.stdout  # the session's evaluator, not a new one
     assert "real training digits" in result.stdout and "FID" in result.stdout
     records = json.loads(out.read_text())
-    assert [r["epoch"] for r in records] == [1, 2]
+    assert [(r["epoch"], r["generator"]) for r in records] == [(1, "ema"), (1, "raw"), (2, "ema"), (2, "raw")]
+    assert records[2]["fid"] != records[3]["fid"]  # two different generators were measured
+    assert "ckpt-8 (averaged)" in result.stdout and "ckpt-8 (raw)" in result.stdout
     for record in records:
         assert set(record) == JSON_KEYS
         assert len(record["class_histogram"]) == 10 and sum(record["class_histogram"]) == pytest.approx(1)
