@@ -24,7 +24,7 @@ import tensorflow as tf
 from dcgan_tf.config import CONFIG_FILE, GENERATORS, read_saved_config
 from dcgan_tf.errors import DcganError
 from dcgan_tf.files import ARCHIVE, write_text
-from dcgan_tf.models import build_generator
+from dcgan_tf.models import NUM_CLASSES, build_generator, is_conditional
 
 CHECKPOINT_NAME = "ckpt"
 BEST_FILE = "best.json"  # which checkpoint scored the best FID so far (written by --eval-every runs)
@@ -231,8 +231,8 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, wh
     ``which``: ``ema`` (default) the averaged generator, ``raw`` the trained one (see `averaging`); a
     checkpoint saved before averaging existed holds only the raw one, which ``ema`` then gives.
     ``checkpoint`` may be ``best``. The architecture (model name, noise dimension) comes from the
-    run's ``config.json``, so callers never repeat training flags. ``model.input_shape[-1]`` is the
-    noise dimension.
+    run's ``config.json``, so callers never repeat training flags. ``model.inputs[0].shape[-1]`` is the
+    noise dimension; a conditional generator takes ``[noise, label]``.
     """
     check_generator_choice(which)
     info = find_checkpoint(checkpoint_dir, checkpoint)
@@ -279,8 +279,33 @@ def check_generator_choice(which: str, allowed: tuple[str, ...] = GENERATORS) ->
         raise DcganError(f"unknown --generator {which!r}: choose {' or '.join(allowed)}")
 
 
-def generate(generator: keras.Model, noise: np.ndarray | tf.Tensor, batch_size: int = 1024) -> np.ndarray:
-    """Generator outputs (N, 28, 28, 1) in [-1, 1] for noise (N, noise_dim), in inference mode."""
+def generate(
+    generator: keras.Model, noise: np.ndarray | tf.Tensor, labels: np.ndarray | None = None, batch_size: int = 1024
+) -> np.ndarray:
+    """Generator outputs (N, 28, 28, 1) in [-1, 1] for noise (N, noise_dim), in inference mode.
+
+    A conditional generator draws the digits ``labels`` (N,); by default 0, 1, ..., 9, 0, 1, ...
+    """
     noise = tf.convert_to_tensor(noise, tf.float32)
-    outputs = [generator(noise[i : i + batch_size], training=False) for i in range(0, int(noise.shape[0]), batch_size)]
+    count = int(noise.shape[0])
+    if is_conditional(generator):
+        labels = np.arange(count) % NUM_CLASSES if labels is None else np.asarray(labels)
+        labels = tf.convert_to_tensor(labels, tf.int32)
+    outputs = []
+    for i in range(0, count, batch_size):
+        batch = noise[i : i + batch_size]
+        outputs.append(generator(batch if labels is None else [batch, labels[i : i + batch_size]], training=False))
     return np.concatenate([np.asarray(o) for o in outputs]) if outputs else np.zeros((0, 28, 28, 1), np.float32)
+
+
+def grid_images(generator: keras.Model, noise: np.ndarray) -> tuple[np.ndarray, int]:
+    """The epoch grid's images for fixed ``noise`` (K, noise_dim), and its column count.
+
+    Unconditional: one digit per noise vector in a square grid. Conditional: row ``d`` draws digit
+    ``d`` from every noise vector, so each column keeps one noise vector's style across digits.
+    """
+    if not is_conditional(generator):
+        return generate(generator, noise), int(np.ceil(np.sqrt(len(noise))))
+    rows = np.tile(noise, (NUM_CLASSES, 1))  # (10K, noise_dim): the K vectors once per digit
+    labels = np.repeat(np.arange(NUM_CLASSES), len(noise))  # (10K,) 0..0, 1..1, ...
+    return generate(generator, rows, labels), len(noise)

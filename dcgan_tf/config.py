@@ -23,9 +23,22 @@ CONFIG_FILE = "config.json"
 # Registries of what a run can be built from. Later work (Fashion-MNIST, a dense baseline,
 # WGAN-GP) adds names here and in data.py / models.py / losses.py.
 DATASETS = ("mnist",)
-MODELS = ("dcgan",)
-LOSSES = ("bce",)
+MODELS = ("dcgan", "dense", "conditional")
+LOSSES = ("bce", "wgan-gp")
+# What --critic-steps, --beta1 and --beta2 are when not given, per loss: the tutorial's Adam for BCE,
+# the WGAN-GP paper's defaults (Gulrajani et al. 2017: 5 critic steps, Adam betas 0 and 0.9).
+LOSS_DEFAULTS = {
+    "bce": {"critic_steps": 1, "beta1": 0.9, "beta2": 0.999},
+    "wgan-gp": {"critic_steps": 5, "beta1": 0.0, "beta2": 0.9},
+}
 STRATEGIES = ("default", "mirrored", "multiworker")
+# The GAN family that python -m dcgan_tf.compare trains: name -> the fields that make the variant.
+VARIANTS: dict[str, dict[str, str]] = {
+    "dcgan": {"model": "dcgan", "loss": "bce"},
+    "dense": {"model": "dense", "loss": "bce"},
+    "conditional": {"model": "conditional", "loss": "bce"},
+    "wgan-gp": {"model": "dcgan", "loss": "wgan-gp"},
+}
 
 # Fields that define what a checkpoint folder holds. Resuming with any of them changed would
 # silently mix two different runs (or fail to restore), so we refuse and explain instead.
@@ -36,6 +49,8 @@ RUN_IDENTITY = (
     "noise_dim",
     "batch_size",
     "learning_rate",
+    "beta1",
+    "beta2",
     "train_size",
     "seed",
     "mixed_precision",  # adds loss-scale state to the optimizers' checkpoint
@@ -81,11 +96,29 @@ class TrainConfig:
         metavar="PATH",
     )
     dataset: str = flag("mnist", "which dataset the images are", choices=DATASETS)
-    model: str = flag("dcgan", "generator/discriminator pair to build", choices=MODELS)
-    loss: str = flag("bce", "GAN loss (bce: from-logits binary cross-entropy)", choices=LOSSES)
+    model: str = flag(
+        "dcgan",
+        "generator/discriminator pair: dcgan (the tutorial's), dense (fully connected), conditional "
+        "(DCGAN conditioned on the digit label)",
+        choices=MODELS,
+    )
+    loss: str = flag(
+        "bce",
+        "GAN loss: bce (from-logits binary cross-entropy) or wgan-gp (Wasserstein loss with gradient penalty)",
+        choices=LOSSES,
+    )
+    critic_steps: int | None = flag(
+        None,
+        "discriminator (critic) updates per generator update; each takes its own batch (default: 1 for bce, "
+        "5 for wgan-gp)",
+        type=int,
+        metavar="N",
+    )
     epochs: int = flag(100, "total epochs; a larger value continues a finished run", type=int)
     batch_size: int = flag(256, "images per training step", type=int)
     learning_rate: float = flag(1e-4, "Adam learning rate of both models", type=float)
+    beta1: float | None = flag(None, "Adam beta_1 of both models (default: 0.9 for bce, 0 for wgan-gp)", type=float)
+    beta2: float | None = flag(None, "Adam beta_2 of both models (default: 0.999 for bce, 0.9 for wgan-gp)", type=float)
     noise_dim: int = flag(100, "length of the generator's input noise vector", type=int)
     train_size: int | None = flag(None, "train on the first N training images (default: all)", type=int, metavar="N")
     ema_decay: float = flag(
@@ -144,6 +177,20 @@ class TrainConfig:
                     f"--train-size {self.train_size} is smaller than --batch-size {self.batch_size}, so an epoch "
                     "would have no full batch: raise --train-size or lower --batch-size"
                 )
+        for name, default in LOSS_DEFAULTS.get(self.loss, {}).items():  # resolve now so config.json records them
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
+        if self.critic_steps is not None:
+            require_positive("critic_steps", self.critic_steps)
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                raise DcganError(f"--{name} must be in [0, 1) (got {value})")
+        if self.mixed_precision and self.loss == "wgan-gp":
+            raise DcganError(
+                "--mixed-precision does not support --loss wgan-gp (its gradient penalty needs float32 "
+                "second derivatives): drop one of them"
+            )
         if not 0 <= self.ema_decay < 1:  # also rejects NaN
             raise DcganError(f"--ema-decay must be in [0, 1), e.g. 0.99 or 0.999 (got {self.ema_decay})")
         if not self.learning_rate > 0:  # also rejects NaN
@@ -171,6 +218,15 @@ def require_positive(name: str, value: int) -> None:
     """Raise `DcganError` naming ``--name`` unless ``value`` is a positive integer."""
     if value <= 0:
         raise DcganError(f"--{name.replace('_', '-')} must be a positive integer (got {value})")
+
+
+def parse_variants(text: str) -> list[str]:
+    """``dcgan,wgan-gp`` -> the names, checked against `VARIANTS` (one-line error otherwise)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown or not names:
+        raise DcganError(f"unknown --variants {', '.join(unknown) or text!r}: choose from {', '.join(VARIANTS)}")
+    return list(dict.fromkeys(names))
 
 
 def read_saved_config(directory: str | Path) -> dict[str, Any] | None:

@@ -163,12 +163,18 @@ def epoch_order(num_images: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(num_images)
 
 
-def make_dataset(images, batch_size: int, seed: int, epoch: int, skip_batches: int = 0):
-    """The ``tf.data`` pipeline of one epoch: shuffled full batches of ``images``, starting after
-    ``skip_batches`` (to resume mid-epoch), prefetched so the next batch is ready while a step runs.
+def training_labels(mnist: Mnist, train_size: int | None) -> np.ndarray:
+    """The digit labels (N,) int32 of `training_images`, for conditional models."""
+    return mnist.y_train[:train_size].astype(np.int32)
 
-    ``images`` is a float32 tensor (N, 28, 28, 1) created once per run; batches are gathered from it
-    by index, so the pixels are never copied into the pipeline or reshuffled in a buffer.
+
+def make_dataset(images, labels, batch_size: int, seed: int, epoch: int, skip_batches: int = 0):
+    """The ``tf.data`` pipeline of one epoch: shuffled full batches of ``(images, labels)``, starting
+    after ``skip_batches`` (to resume mid-epoch), prefetched so the next batch is ready while a step runs.
+
+    ``images`` is a float32 tensor (N, 28, 28, 1) and ``labels`` an int32 tensor (N,), both created
+    once per run; batches are gathered from them by index, so the pixels are never copied into the
+    pipeline or reshuffled in a buffer.
     """
     import tensorflow as tf
 
@@ -177,6 +183,7 @@ def make_dataset(images, batch_size: int, seed: int, epoch: int, skip_batches: i
         tf.data.Dataset.from_tensor_slices(order)
         .batch(batch_size, drop_remainder=True)
         .skip(skip_batches)
-        .map(lambda index: tf.gather(images, index), num_parallel_calls=tf.data.AUTOTUNE)  # (B, 28, 28, 1)
+        # ((B, 28, 28, 1), (B,))
+        .map(lambda index: (tf.gather(images, index), tf.gather(labels, index)), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )

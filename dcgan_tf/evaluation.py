@@ -34,6 +34,8 @@ from dcgan_tf.data import Mnist, load_mnist, to_model_range
 from dcgan_tf.errors import DcganError
 from dcgan_tf.evaluator import Evaluator, Recipe, cache_key, load_or_train_evaluator
 from dcgan_tf.files import atomic_write, ensure_writable, write_text
+from dcgan_tf.models import is_conditional
+from dcgan_tf.sampling import noise_dim_of
 
 DEFAULT_SAMPLES = 10_000
 TRAINING_SAMPLES = 2_000  # per --eval-every evaluation: ~5 s on 2 CPU cores, FID biased up vs 10,000
@@ -56,10 +58,13 @@ class Scores:
     recall: float
     class_histogram: tuple[float, ...]  # share of each predicted class 0-9
     num_samples: int
+    # Conditional generators: the share of samples the evaluator reads as the digit asked for, per class.
+    digit_accuracy: float | None = None
+    digit_accuracy_per_class: tuple[float, ...] | None = None
 
     def columns(self) -> dict[str, float]:
         """Flat float columns for ``history.csv`` (`METRIC_COLUMNS`)."""
-        return {
+        columns = {
             "fid": self.fid,
             "classifier_score": self.classifier_score,
             "precision": self.precision,
@@ -67,6 +72,9 @@ class Scores:
             "min_class_share": min(self.class_histogram),
             "max_class_share": max(self.class_histogram),
         }
+        if self.digit_accuracy is not None:
+            columns["digit_accuracy"] = self.digit_accuracy
+        return columns
 
     def record(self, checkpoint: str | None = None, epoch: int | None = None, generator: str = "ema") -> dict[str, Any]:
         """The JSON object ``--json`` writes for one generator of one checkpoint."""
@@ -79,7 +87,14 @@ class Scores:
             "precision": self.precision,
             "recall": self.recall,
             "class_histogram": list(self.class_histogram),
-        }
+        } | (
+            {}
+            if self.digit_accuracy is None
+            else {
+                "digit_accuracy": self.digit_accuracy,
+                "digit_accuracy_per_class": list(self.digit_accuracy_per_class),
+            }
+        )
 
 
 class Reference:
@@ -92,8 +107,11 @@ class Reference:
         self.fit = metrics.GaussianFit.of(self.features)
         self._radii: dict[int, np.ndarray] = {}  # k-NN radii of the first n test features, by n
 
-    def score(self, images: np.ndarray) -> Scores:
-        """All metrics for ``images`` (N, 28, 28, 1) in [-1, 1] against the test split."""
+    def score(self, images: np.ndarray, labels: np.ndarray | None = None) -> Scores:
+        """All metrics for ``images`` (N, 28, 28, 1) in [-1, 1] against the test split.
+
+        ``labels`` (N,), the digits a conditional generator was asked for, add the digit accuracy.
+        """
         if not np.isfinite(images).all():
             raise DcganError("the generator produced NaN/inf pixels (the run diverged): evaluate an earlier checkpoint")
         if len(images) <= self.k:
@@ -103,6 +121,13 @@ class Reference:
         if n not in self._radii:
             self._radii[n] = metrics.knn_radii(self.features[:n], self.k)
         precision, recall = metrics.precision_recall(self.features[:n], features[:n], self.k, real_radii=self._radii[n])
+        accuracy = {}
+        if labels is not None:
+            hits = np.argmax(probs, axis=1) == labels
+            per_class = tuple(
+                float(hits[labels == d].mean()) if np.any(labels == d) else float("nan") for d in range(10)
+            )
+            accuracy = {"digit_accuracy": float(hits.mean()), "digit_accuracy_per_class": per_class}
         return Scores(
             fid=metrics.frechet_distance(metrics.GaussianFit.of(features), self.fit),
             classifier_score=metrics.classifier_score(probs),
@@ -110,14 +135,16 @@ class Reference:
             recall=recall,
             class_histogram=tuple(float(share) for share in metrics.class_histogram(probs)),
             num_samples=len(images),
+            **accuracy,
         )
 
 
-def sample_images(generator: keras.Model, num_samples: int, seed: int = 0) -> np.ndarray:
-    """``num_samples`` generated digits (N, 28, 28, 1) in [-1, 1] from fixed, seeded noise."""
-    noise_dim = int(generator.input_shape[-1])
-    noise = np.random.default_rng([seed, _EVAL_STREAM]).standard_normal((num_samples, noise_dim))
-    return generate(generator, noise.astype(np.float32))
+def sample_images(generator: keras.Model, num_samples: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """``num_samples`` generated digits (N, 28, 28, 1) in [-1, 1] from fixed, seeded noise, and the
+    digits (N,) a conditional generator was asked for (0-9 in turn, so every class is equally asked)."""
+    noise = np.random.default_rng([seed, _EVAL_STREAM]).standard_normal((num_samples, noise_dim_of(generator)))
+    labels = np.arange(num_samples) % 10 if is_conditional(generator) else None
+    return generate(generator, noise.astype(np.float32), labels), labels
 
 
 def real_images(mnist: Mnist, num_samples: int, seed: int = 0) -> np.ndarray:
@@ -131,7 +158,7 @@ def evaluate_generator(
     generator: keras.Model, reference: Reference, num_samples: int = DEFAULT_SAMPLES, seed: int = 0
 ) -> Scores:
     """Metrics of ``num_samples`` digits from ``generator`` against the test split."""
-    return reference.score(sample_images(generator, num_samples, seed))
+    return reference.score(*sample_images(generator, num_samples, seed))
 
 
 def evaluate_real(mnist: Mnist, reference: Reference, num_samples: int = DEFAULT_SAMPLES, seed: int = 0) -> Scores:
@@ -179,6 +206,10 @@ def format_table(rows: Sequence[tuple[str, str, Scores]]) -> str:
             f"{label:<30}{epoch:>7}{s.fid:>10.2f}{s.classifier_score:>13.2f}{s.precision:>11.3f}{s.recall:>8.3f}"
             f"{shares:>22}"
         )
+    for label, _, s in rows:  # conditional generators: were the requested digits drawn?
+        if s.digit_accuracy is not None:
+            per_class = ", ".join(f"{d}: {share:.0%}" for d, share in enumerate(s.digit_accuracy_per_class))
+            lines.append(f"{label}: requested digit recognised in {s.digit_accuracy:.1%} of samples ({per_class})")
     return "\n".join(lines)
 
 

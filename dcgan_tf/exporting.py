@@ -79,35 +79,56 @@ def export_keras(generator, out: str | Path, overwrite: bool = False) -> Path:
 
 
 def export_saved_model(generator, out: str | Path, overwrite: bool = False) -> Path:
-    """Save ``generator`` as a TensorFlow SavedModel with a ``noise -> images`` serving signature."""
+    """Save ``generator`` as a TensorFlow SavedModel with a ``noise -> images`` serving signature
+    (``noise, label -> images`` for a conditional generator)."""
     import keras
     import tensorflow as tf
 
+    from dcgan_tf.models import is_conditional
+    from dcgan_tf.sampling import noise_dim_of
+
     path = check_destination(out, overwrite)
-    noise_dim = int(generator.input_shape[-1])
-
-    def serve(noise):
-        # training=False: BatchNorm uses its moving statistics, as when sampling here.
-        return {"images": generator(noise, training=False)}  # (B, 28, 28, 1) in [-1, 1]
-
+    noise_spec = tf.TensorSpec((None, noise_dim_of(generator)), tf.float32, name="noise")
     archive = keras.export.ExportArchive()
     archive.track(generator)
-    # The first endpoint becomes the SavedModel's serving_default signature.
-    archive.add_endpoint("serve", serve, input_signature=[tf.TensorSpec((None, noise_dim), tf.float32, name="noise")])
+    # The first endpoint becomes the SavedModel's serving_default signature. training=False:
+    # BatchNorm uses its moving statistics, as when sampling here. Images (B, 28, 28, 1) in [-1, 1].
+    if is_conditional(generator):
+        label_spec = tf.TensorSpec((None,), tf.int32, name="label")
+        archive.add_endpoint(
+            "serve",
+            lambda noise, label: {"images": generator([noise, label], training=False)},
+            input_signature=[noise_spec, label_spec],
+        )
+    else:
+        archive.add_endpoint(
+            "serve", lambda noise: {"images": generator(noise, training=False)}, input_signature=[noise_spec]
+        )
     with _staging(path, is_dir=True) as tmp:
         archive.write_out(str(tmp), verbose=False)
         signature = tf.saved_model.load(str(tmp)).signatures[SIGNATURE]
-        _verify(generator, lambda noise, training=False: signature(noise=noise)["images"], tmp)
+
+        def loaded(inputs, training=False):
+            if isinstance(inputs, list):
+                return signature(noise=inputs[0], label=inputs[1])["images"]
+            return signature(noise=inputs)["images"]
+
+        _verify(generator, loaded, tmp)
     return path
 
 
 def _verify(generator, loaded, where: Path) -> None:
     """Raise `DcganError` unless ``loaded`` gives the generator's images for the same noise."""
     import numpy as np
+    import tensorflow as tf
 
-    noise = np.random.default_rng(0).standard_normal((4, int(generator.input_shape[-1])), dtype=np.float32)
-    expected = np.asarray(generator(noise, training=False))
-    got = np.asarray(loaded(noise, training=False))
+    from dcgan_tf.models import is_conditional
+    from dcgan_tf.sampling import noise_dim_of
+
+    noise = tf.constant(np.random.default_rng(0).standard_normal((4, noise_dim_of(generator)), dtype=np.float32))
+    inputs = [noise, tf.constant([0, 3, 7, 9], tf.int32)] if is_conditional(generator) else noise
+    expected = np.asarray(generator(inputs, training=False))
+    got = np.asarray(loaded(inputs, training=False))
     if got.shape != expected.shape or not np.allclose(got, expected, atol=TOLERANCE):
         raise DcganError(
             f"the export written to {where} does not reproduce the generator; nothing was replaced. "

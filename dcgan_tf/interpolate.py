@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from dcgan_tf.config import checkpoint_flag, flag, generator_flag, parse_config
 from dcgan_tf.errors import run_main
-from dcgan_tf.sampling import METHODS, check_walk_out, check_walks
+from dcgan_tf.sampling import METHODS, check_walk_out, check_walks, parse_digit
 
 DESCRIPTION = (
     "Walk between random latent points of a trained generator: a grid PNG with one row per walk, "
@@ -37,8 +37,14 @@ class InterpolateConfig:
     seed: int = flag(0, "seed of the walks' endpoints (same seed, same walks)", type=int)
     out: str = flag("interpolation.png", "grid PNG to write", metavar="FILE.png")
     gif: str | None = flag(None, "animated GIF to write (default: --out with .gif)", metavar="FILE.gif")
+    digit: str | None = flag(
+        None,
+        "conditional models: keep this digit (0-9) along every walk (default: walk i draws digit i %% 10)",
+        metavar="D",
+    )
 
     def __post_init__(self) -> None:
+        parse_digit(self.digit)
         check_walks(self.walks, self.steps, self.method)
         check_walk_out(self.out)
 
@@ -57,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         checkpoint=config.checkpoint,
         gif=config.gif,
         which=config.generator,
+        digit=parse_digit(config.digit),
     )
     print(f"wrote {config.walks} {config.method} walks of {config.steps} steps to {png} and {gif}")
     return 0

@@ -1,7 +1,14 @@
-"""GAN losses, computed per example so that ``tf.distribute`` can average them over a global batch.
+"""GAN objectives: each is the loss *and* the update it drives, one registry entry per ``--loss``.
 
-A loss is a pair of functions on discriminator logits. ``config.loss`` names one in `LOSSES`;
-WGAN-GP (which also needs the critic and real images for its gradient penalty) will extend this.
+An objective's ``replica_step`` runs on one replica inside the compiled step (`step.make_train_step`):
+given the real images and labels of its share of the batch, random draws, and whether the generator
+is due for an update, it computes the losses, applies the gradients and returns the step's metrics.
+Losses are per example and averaged over the *global* batch, so ``tf.distribute`` sums replicas into
+the same mean that one device computes.
+
+- ``bce``: the tutorial's from-logits binary cross-entropy, both models updated from one forward pass.
+- ``wgan-gp``: Wasserstein loss with gradient penalty (Gulrajani et al. 2017): the critic is updated
+  on every batch, the generator every ``--critic-steps`` batches, from its own fresh noise.
 """
 
 from __future__ import annotations
@@ -9,17 +16,55 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import keras
 import tensorflow as tf
 
 from dcgan_tf.errors import DcganError
+from dcgan_tf.models import is_conditional
+
+GP_WEIGHT = 10.0  # lambda of the gradient penalty, the paper's value
+GP_EPSILON = 1e-12  # inside the square root: the norm of a zero gradient is 0, not NaN-gradient sqrt(0)
+METRICS = ("g_loss", "d_loss", "d_real", "d_fake")  # what every replica_step returns, in this order
 
 
 @dataclass(frozen=True)
-class GanLoss:
-    """Per-example generator and discriminator losses, each (B, 1) logits -> (B,) losses."""
+class Players:
+    """The two models and their optimizers, as one objective's step sees them."""
 
-    generator: Callable[[tf.Tensor], tf.Tensor]
-    discriminator: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+    generator: keras.Model
+    discriminator: keras.Model
+    generator_optimizer: keras.optimizers.Optimizer
+    discriminator_optimizer: keras.optimizers.Optimizer
+
+    def generate(self, noise: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        """Fake images (b, 28, 28, 1); a conditional generator draws the digits ``labels``."""
+        return self.generator([noise, labels] if is_conditional(self.generator) else noise, training=True)
+
+    def judge(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        """Discriminator logits or critic scores (b, 1)."""
+        return self.discriminator([images, labels] if is_conditional(self.discriminator) else images, training=True)
+
+    def apply(self, tape: tf.GradientTape, scaled_loss: tf.Tensor, which: str) -> None:
+        """Apply the gradient of ``scaled_loss`` to the ``generator`` or ``discriminator``."""
+        model, optimizer = (
+            (self.generator, self.generator_optimizer)
+            if which == "generator"
+            else (self.discriminator, self.discriminator_optimizer)
+        )
+        grads = tape.gradient(scaled_loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+
+@dataclass(frozen=True)
+class Draws:
+    """The random numbers of one step on one replica: noise and interpolation weights, seeded by the step."""
+
+    normal: Callable[[int, int], tf.Tensor]  # (stream, dim) -> (b, dim) standard normal
+    uniform: Callable[[int], tf.Tensor]  # (stream) -> (b,) uniform in [0, 1)
+
+
+# (players, images (b, 28, 28, 1), labels (b,), draws, update_generator, average_loss) -> metrics
+ReplicaStep = Callable[[Players, tf.Tensor, tf.Tensor, Draws, bool, Callable], dict[str, tf.Tensor]]
 
 
 def _bce(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -37,11 +82,90 @@ def bce_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf
     return _bce(tf.ones_like(real_logits), real_logits) + _bce(tf.zeros_like(fake_logits), fake_logits)
 
 
-LOSSES: dict[str, GanLoss] = {"bce": GanLoss(bce_generator_loss, bce_discriminator_loss)}
+def bce_step(players: Players, images, labels, draws: Draws, update_generator: bool, average_loss) -> dict:
+    """The tutorial's step: one forward pass, each model updated with the gradient of its own loss."""
+    noise = draws.normal(0, players.generator.inputs[0].shape[-1])  # (b, noise_dim)
+    # Two tapes, one per model: each loss is differentiated only w.r.t. its own model.
+    with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+        fake = players.generate(noise, labels)  # (b, 28, 28, 1)
+        real_logits = players.judge(images, labels)  # (b, 1)
+        fake_logits = players.judge(fake, labels)  # (b, 1)
+        g_loss = average_loss(bce_generator_loss(fake_logits))
+        d_loss = average_loss(bce_discriminator_loss(real_logits, fake_logits))
+        # The identity except under mixed precision (LossScaleOptimizer), whose apply_gradients
+        # unscales the gradients again. Inside the tapes, so the scaling is differentiated.
+        g_scaled = players.generator_optimizer.scale_loss(g_loss)
+        d_scaled = players.discriminator_optimizer.scale_loss(d_loss)
+    if update_generator:
+        players.apply(g_tape, g_scaled, "generator")
+    players.apply(d_tape, d_scaled, "discriminator")
+    # Mean D(x) and D(G(z)) as probabilities show who is winning.
+    return {
+        "g_loss": g_loss,
+        "d_loss": d_loss,
+        "d_real": average_loss(tf.sigmoid(real_logits)[:, 0]),
+        "d_fake": average_loss(tf.sigmoid(fake_logits)[:, 0]),
+    }
 
 
-def get_loss(name: str) -> GanLoss:
-    """The loss registered under ``name``."""
+def gradient_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor):
+    """Per-example ``(||grad_x critic(x)||_2 - 1)^2`` at ``x = real + alpha * (fake - real)``, shape (b,).
+
+    ``alpha`` (b,) is one uniform [0, 1] weight per example; the norm is taken per example over all
+    non-batch axes (height, width, channels), with `GP_EPSILON` inside the square root.
+    """
+    alpha = tf.reshape(alpha, [-1] + [1] * (len(real.shape) - 1))  # (b, 1, 1, 1)
+    mixed = real + alpha * (fake - real)
+    with tf.GradientTape() as tape:
+        tape.watch(mixed)
+        scores = critic(mixed)  # (b, 1)
+    grads = tape.gradient(scores, mixed)  # (b, 28, 28, 1): each score depends on its own image only
+    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=list(range(1, len(grads.shape)))) + GP_EPSILON)
+    return tf.square(norms - 1.0)
+
+
+def wgan_gp_step(players: Players, images, labels, draws: Draws, update_generator: bool, average_loss) -> dict:
+    """WGAN-GP: a critic update on this batch, then (when due) a generator update from fresh noise."""
+    noise_dim = players.generator.inputs[0].shape[-1]
+    with tf.GradientTape() as d_tape:
+        fake = players.generate(draws.normal(0, noise_dim), labels)  # (b, 28, 28, 1)
+        real_scores = players.judge(images, labels)[:, 0]  # (b,)
+        fake_scores = players.judge(fake, labels)[:, 0]  # (b,)
+        penalty = gradient_penalty(lambda x: players.judge(x, labels), images, fake, draws.uniform(2))
+        # The critic widens the gap between real and fake scores, kept 1-Lipschitz by the penalty.
+        d_loss = average_loss(fake_scores - real_scores + GP_WEIGHT * penalty)
+    players.apply(d_tape, d_loss, "discriminator")
+    if update_generator:
+        with tf.GradientTape() as g_tape:
+            g_loss = average_loss(-players.judge(players.generate(draws.normal(1, noise_dim), labels), labels)[:, 0])
+        players.apply(g_tape, g_loss, "generator")
+    else:  # no generator update this batch: report its loss on the critic's fakes
+        g_loss = average_loss(-fake_scores)
+    # For WGAN-GP d_real / d_fake are mean critic scores (unbounded), not probabilities.
+    return {
+        "g_loss": g_loss,
+        "d_loss": d_loss,
+        "d_real": average_loss(real_scores),
+        "d_fake": average_loss(fake_scores),
+    }
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One ``--loss``: its replica step and what its D(x) / D(G(z)) metrics are."""
+
+    replica_step: ReplicaStep
+    scores: str  # "probability" (mean sigmoid of the logits) or "critic score" (mean raw critic output)
+
+
+LOSSES: dict[str, Objective] = {
+    "bce": Objective(bce_step, "probability"),
+    "wgan-gp": Objective(wgan_gp_step, "critic score"),
+}
+
+
+def get_loss(name: str) -> Objective:
+    """The objective registered under ``name``."""
     if name not in LOSSES:
         raise DcganError(f"unknown loss {name!r}: choose one of {', '.join(LOSSES)}")
     return LOSSES[name]

@@ -1,12 +1,14 @@
 """The generator and discriminator of the TensorFlow DCGAN tutorial, as Keras functional models.
 
-`build_models` is the registry entry point: ``config.model`` names a pair of builders, so a later
-dense baseline or conditional generator is one more entry, not a change to the training code.
+`MODELS` is the registry: ``config.model`` names an entry (the card's ``dcgan``, the fully connected
+``dense`` GAN, the digit-``conditional`` DCGAN), and `build_models` builds its pair. A conditional
+pair takes ``[x, label]`` inputs; the training step, sampling and evaluation ask `is_conditional`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import keras
 from keras import layers
@@ -56,9 +58,80 @@ def make_discriminator(seed: int | None = None, dropout: float = 0.3) -> keras.M
     return keras.Model(images, logits, name="discriminator")
 
 
-# name -> (generator builder taking noise_dim, synchronized; discriminator builder taking a seed)
-MODELS: dict[str, tuple[Callable[..., keras.Model], Callable[..., keras.Model]]] = {
-    "dcgan": (make_generator, make_discriminator),
+def make_dense_generator(noise_dim: int = 100, synchronized: bool = False) -> keras.Model:
+    """The classic fully connected GAN generator: noise (B, noise_dim) -> images (B, 28, 28, 1) in [-1, 1]."""
+    noise = keras.Input(shape=(noise_dim,), name="noise")  # (B, noise_dim)
+    x = noise
+    for units in (256, 512, 1024):  # (B, 256) -> (B, 512) -> (B, 1024)
+        x = layers.Dense(units, use_bias=False)(x)  # no bias before BatchNorm (its beta is one)
+        x = layers.BatchNormalization(synchronized=synchronized)(x)
+        x = layers.LeakyReLU(0.2)(x)
+    x = layers.Dense(28 * 28, activation="tanh", dtype="float32")(x)  # (B, 784) in [-1, 1]
+    images = layers.Reshape((28, 28, 1), dtype="float32")(x)
+    return keras.Model(noise, images, name="dense_generator")  # (B, 28, 28, 1)
+
+
+def make_dense_discriminator(seed: int | None = None, dropout: float = 0.3) -> keras.Model:
+    """The classic fully connected discriminator: images (B, 28, 28, 1) -> one logit (B, 1)."""
+    images = keras.Input(shape=(28, 28, 1), name="images")  # (B, 28, 28, 1)
+    x = layers.Flatten()(images)  # (B, 784)
+    for i, units in enumerate((512, 256)):  # (B, 512) -> (B, 256)
+        x = layers.Dense(units)(x)
+        x = layers.LeakyReLU(0.2)(x)
+        x = layers.Dropout(dropout, seed=None if seed is None else seed + i)(x)
+    logits = layers.Dense(1, dtype="float32")(x)  # (B, 1)
+    return keras.Model(images, logits, name="dense_discriminator")
+
+
+NUM_CLASSES = 10  # digits 0-9: the labels of a conditional pair
+LABEL_EMBEDDING = 50  # size of the digit-label embedding fed to the conditional generator
+
+
+def make_conditional_generator(noise_dim: int = 100, synchronized: bool = False) -> keras.Model:
+    """The card's generator conditioned on a digit: [noise (B, noise_dim), label (B,)] -> images (B, 28, 28, 1).
+
+    The label is embedded (as in keras-io's conditional GAN) and concatenated to the noise; the rest
+    is the DCGAN generator unchanged.
+    """
+    noise = keras.Input(shape=(noise_dim,), name="noise")  # (B, noise_dim)
+    label = keras.Input(shape=(), dtype="int32", name="label")  # (B,) digits 0-9
+    embedded = layers.Embedding(NUM_CLASSES, LABEL_EMBEDDING)(label)  # (B, 50)
+    x = layers.Concatenate()([noise, embedded])  # (B, noise_dim + 50)
+    images = make_generator(noise_dim + LABEL_EMBEDDING, synchronized)(x)  # (B, 28, 28, 1)
+    return keras.Model([noise, label], images, name="conditional_generator")
+
+
+def make_conditional_discriminator(seed: int | None = None, dropout: float = 0.3) -> keras.Model:
+    """The card's discriminator with a projection term (Miyato & Koyama 2018): [images, label] -> logit (B, 1).
+
+    logit = w . phi(x) + b + embed(y) . phi(x), where phi(x) are the card's convolutional features:
+    the label enters as an inner product with the features instead of as extra input channels.
+    """
+    body = make_discriminator(seed, dropout)
+    features_model = keras.Model(body.input, body.layers[-2].output, name="features")  # (B, 6272)
+    images = keras.Input(shape=(28, 28, 1), name="images")  # (B, 28, 28, 1)
+    label = keras.Input(shape=(), dtype="int32", name="label")  # (B,)
+    features = features_model(images)  # (B, 6272)
+    unconditional = body.layers[-1](features)  # (B, 1): the card's Dense(1)
+    embedded = layers.Embedding(NUM_CLASSES, features.shape[-1])(label)  # (B, 6272)
+    projection = layers.Dot(axes=1, dtype="float32")([embedded, features])  # (B, 1)
+    logits = layers.Add(dtype="float32")([unconditional, projection])  # (B, 1)
+    return keras.Model([images, label], logits, name="conditional_discriminator")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry: how to build the pair, and whether both models also take a digit label."""
+
+    make_generator: Callable[..., keras.Model]  # (noise_dim, synchronized=...) -> generator
+    make_discriminator: Callable[..., keras.Model]  # (seed) -> discriminator
+    conditional: bool = False
+
+
+MODELS: dict[str, ModelSpec] = {
+    "dcgan": ModelSpec(make_generator, make_discriminator),
+    "dense": ModelSpec(make_dense_generator, make_dense_discriminator),
+    "conditional": ModelSpec(make_conditional_generator, make_conditional_discriminator, conditional=True),
 }
 
 
@@ -66,18 +139,24 @@ def build_models(
     name: str, noise_dim: int, seed: int | None = None, synchronized: bool = False
 ) -> tuple[keras.Model, keras.Model]:
     """Build the (generator, discriminator) pair registered under ``name``."""
-    return build_generator(name, noise_dim, synchronized), _builders(name)[1](seed)
+    return build_generator(name, noise_dim, synchronized), model_spec(name).make_discriminator(seed)
 
 
 def build_generator(name: str, noise_dim: int, synchronized: bool = False) -> keras.Model:
     """Build only the generator registered under ``name`` (for sampling, or the averaged copy)."""
-    return _builders(name)[0](noise_dim, synchronized=synchronized)
+    return model_spec(name).make_generator(noise_dim, synchronized=synchronized)
 
 
-def _builders(name: str) -> tuple[Callable[..., keras.Model], Callable[..., keras.Model]]:
+def model_spec(name: str) -> ModelSpec:
+    """The registry entry called ``name``."""
     if name not in MODELS:
         raise DcganError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
     return MODELS[name]
+
+
+def is_conditional(model: keras.Model) -> bool:
+    """Whether a generator or discriminator takes a digit label as its second input."""
+    return len(model.inputs) == 2
 
 
 def random_state(model: keras.Model) -> list:
@@ -86,4 +165,12 @@ def random_state(model: keras.Model) -> list:
     Keras does not put these in ``model.variables`` for ``tf.train.Checkpoint``; saving them is what
     makes a resumed run draw the same dropout masks as an uninterrupted one.
     """
-    return [layer.seed_generator.state.value for layer in model.layers if hasattr(layer, "seed_generator")]
+    return [layer.seed_generator.state.value for layer in _all_layers(model) if hasattr(layer, "seed_generator")]
+
+
+def _all_layers(model: keras.Model):
+    # Nested models (the conditional pair wraps the card's models) hold their own layers.
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from dcgan_tf.config import checkpoint_flag, flag, generator_flag, parse_config
 from dcgan_tf.errors import DcganError, run_main
-from dcgan_tf.sampling import output_kind
+from dcgan_tf.sampling import output_kind, parse_digit
 
 DESCRIPTION = (
     "Generate digits with a trained generator. The output's type follows --out: FILE.png writes one "
@@ -29,8 +29,15 @@ class SampleConfig:
     num: int = flag(16, "how many digits to generate", type=int, metavar="N")
     seed: int = flag(0, "seed of the noise (same seed, same digits)", type=int)
     out: str = flag("samples.png", "FILE.png, FILE.npz or DIR/", metavar="PATH")
+    digit: str | None = flag(
+        None,
+        "conditional models: draw only this digit (0-9), or 'all' (the default): ten rows, one per digit "
+        "(--num rounded up to a multiple of 10); .npz output then also holds the 'labels' array",
+        metavar="D",
+    )
 
     def __post_init__(self) -> None:
+        parse_digit(self.digit)
         if self.num <= 0:
             raise DcganError(f"--num must be a positive integer (got {self.num})")
         output_kind(self.out)
@@ -41,10 +48,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dcgan_tf.sampling import sample_checkpoint
 
     written = sample_checkpoint(
-        config.checkpoint_dir, config.out, config.num, config.seed, config.checkpoint, config.generator
+        config.checkpoint_dir,
+        config.out,
+        config.num,
+        config.seed,
+        config.checkpoint,
+        config.generator,
+        parse_digit(config.digit),
     )
     where = written[0] if len(written) == 1 else f"{len(written)} files in {written[0].parent}"
-    print(f"wrote {config.num} digits (seed {config.seed}) to {where}")
+    print(f"wrote digits (seed {config.seed}) to {where}")
     return 0
 
 

@@ -58,25 +58,79 @@ def latent_noise(num: int, noise_dim: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((num, noise_dim), dtype=np.float32)
 
 
-def sample(generator, num: int, seed: int = 0) -> np.ndarray:
-    """``num`` generated digits (num, 28, 28, 1) in [-1, 1] from the noise of ``seed``."""
-    from dcgan_tf.checkpoints import generate
+def sample(generator, num: int, seed: int = 0, digit: int | None = None) -> np.ndarray:
+    """``num`` generated digits (num, 28, 28, 1) in [-1, 1] from the noise of ``seed``.
 
-    return generate(generator, latent_noise(num, noise_dim_of(generator), seed))
+    A conditional generator draws ``digit``, or with None every digit in turn (see `digit_labels`).
+    """
+    return sample_with_labels(generator, num, seed, digit)[0]
+
+
+def sample_with_labels(
+    generator, num: int, seed: int = 0, digit: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """`sample`'s images and, for a conditional generator, the digit labels they were drawn as (else None).
+
+    Raises `DcganError` for a ``digit`` outside 0-9, or any ``digit`` for an unconditional generator.
+    """
+    from dcgan_tf.checkpoints import generate
+    from dcgan_tf.models import is_conditional
+
+    if not is_conditional(generator):
+        if digit is not None:
+            raise DcganError(
+                "--digit needs a conditional model, and this run's generator is unconditional: "
+                "train one with --model conditional, or leave out --digit"
+            )
+        return generate(generator, latent_noise(num, noise_dim_of(generator), seed)), None
+    labels = digit_labels(num, digit)
+    return generate(generator, latent_noise(len(labels), noise_dim_of(generator), seed), labels), labels
+
+
+def digit_labels(num: int, digit: int | None) -> np.ndarray:
+    """Labels for ``num`` conditional samples: all ``digit``, or with None ten rows of 0s, 1s, ..., 9s.
+
+    With None, ``num`` is rounded up to a multiple of ten so every digit gets the same number of samples.
+    """
+    check_digit(digit)
+    if digit is not None:
+        return np.full(num, digit, np.int32)
+    return np.repeat(np.arange(10, dtype=np.int32), -(-num // 10))
+
+
+def check_digit(digit: int | None) -> None:
+    """Raise `DcganError` unless ``digit`` is None or a digit 0-9."""
+    if digit is not None and not 0 <= digit <= 9:
+        raise DcganError(f"--digit must be a digit 0-9 or 'all' (got {digit})")
+
+
+def parse_digit(text: str | None) -> int | None:
+    """The ``--digit`` flag's value: None for unset or ``all``, else a checked digit 0-9."""
+    if text is None or text == "all":
+        return None
+    try:
+        digit = int(text)
+    except ValueError:
+        raise DcganError(f"--digit must be a digit 0-9 or 'all' (got {text!r})") from None
+    check_digit(digit)
+    return digit
 
 
 def noise_dim_of(generator) -> int:
     """The length of the noise vector the generator takes."""
-    return int(generator.input_shape[-1])
+    return int(generator.inputs[0].shape[-1])  # inputs: [noise] or [noise, label]
 
 
-def write_samples(images: np.ndarray, out: str | Path) -> list[Path]:
+def write_samples(
+    images: np.ndarray, out: str | Path, labels: np.ndarray | None = None, cols: int | None = None
+) -> list[Path]:
     """Write images (N, 28, 28[, 1]) in [-1, 1] to ``out`` as its name says (see `output_kind`).
 
-    ``.png``: one grid, dark digits on white, 4x enlarged. ``.npz``: ``images`` uint8 (N, 28, 28),
-    0-255 white on black exactly like MNIST's ``x_train``. Folder: ``sample_0000.png`` ... , one
-    28x28 MNIST-style PNG each. Returns the files written. Files are replaced atomically, so a
-    failure never leaves a half-written file.
+    ``.png``: one grid (``cols`` wide, square by default), dark digits on white, 4x enlarged.
+    ``.npz``: ``images`` uint8 (N, 28, 28), 0-255 white on black exactly like MNIST's ``x_train``, and
+    ``labels`` (N,) when given (a conditional model's requested digits). Folder: ``sample_0000.png``
+    ... , one 28x28 MNIST-style PNG each. Returns the files written. Files are replaced atomically,
+    so a failure never leaves a half-written file.
     """
     kind = output_kind(out)
     path = Path(out)
@@ -97,11 +151,12 @@ def write_samples(images: np.ndarray, out: str | Path) -> list[Path]:
     if kind == PNG:
         from dcgan_tf.visualize import save_grid
 
-        return [save_grid(images, path)]
+        return [save_grid(images, path, cols=cols)]
+    arrays = {"images": to_uint8(images)} | ({} if labels is None else {"labels": np.asarray(labels)})
     with atomic_write(path) as tmp:
         # Write through a file object: np.savez given a name would append ".npz" to the temp name.
         with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, images=to_uint8(images))
+            np.savez_compressed(handle, **arrays)
     return [path]
 
 
@@ -112,15 +167,19 @@ def sample_checkpoint(
     seed: int = 0,
     checkpoint: str | None = None,
     which: str = "ema",
+    digit: int | None = None,
 ) -> list[Path]:
     """Restore a run's generator (``which``: ``ema`` or ``raw``), generate ``num`` digits from ``seed``
-    and write them to ``out``."""
+    (a conditional model: all ``digit``, or with None ten rows, one per digit) and write them to ``out``."""
     from dcgan_tf.checkpoints import load_generator
 
     require_positive("num", num)
+    check_digit(digit)
     output_kind(out)  # reject a bad destination before the slow restore
     generator = load_generator(checkpoint_dir, checkpoint, which)
-    return write_samples(sample(generator, num, seed), out)
+    images, labels = sample_with_labels(generator, num, seed, digit)
+    rows_of_digits = labels is not None and digit is None
+    return write_samples(images, out, labels, cols=len(labels) // 10 if rows_of_digits else None)
 
 
 def lerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
@@ -165,12 +224,26 @@ def latent_walks(num_walks: int, steps: int, noise_dim: int, seed: int = 0, meth
     return np.stack([walk(ends[2 * i], ends[2 * i + 1], steps) for i in range(num_walks)])
 
 
-def walk_images(generator, num_walks: int, steps: int, seed: int = 0, method: str = "slerp") -> np.ndarray:
-    """The generator's digits along `latent_walks`: (num_walks, steps, 28, 28, 1) in [-1, 1]."""
-    from dcgan_tf.checkpoints import generate
+def walk_images(
+    generator, num_walks: int, steps: int, seed: int = 0, method: str = "slerp", digit: int | None = None
+) -> np.ndarray:
+    """The generator's digits along `latent_walks`: (num_walks, steps, 28, 28, 1) in [-1, 1].
 
+    A conditional generator keeps the label fixed along each walk: ``digit``, or digit ``i % 10``
+    for walk ``i`` with None.
+    """
+    from dcgan_tf.checkpoints import generate
+    from dcgan_tf.models import is_conditional
+
+    check_digit(digit)
     noise = latent_walks(num_walks, steps, noise_dim_of(generator), seed, method)  # (W, S, D)
-    images = generate(generator, noise.reshape(num_walks * steps, -1))  # (W*S, 28, 28, 1)
+    labels = None
+    if is_conditional(generator):
+        per_walk = np.arange(num_walks) % 10 if digit is None else np.full(num_walks, digit)
+        labels = np.repeat(per_walk, steps)  # (W*S,) one label along each walk
+    elif digit is not None:
+        sample_with_labels(generator, 1, digit=digit)  # raises the one-line --digit error
+    images = generate(generator, noise.reshape(num_walks * steps, -1), labels)  # (W*S, 28, 28, 1)
     return images.reshape(num_walks, steps, *images.shape[1:])
 
 
@@ -228,6 +301,7 @@ def interpolate_checkpoint(
     checkpoint: str | None = None,
     gif: str | Path | None = None,
     which: str = "ema",
+    digit: int | None = None,
 ) -> list[Path]:
     """Restore a run's generator (``which``: ``ema`` or ``raw``) and write its latent walks as ``out``
     (PNG grid) and a GIF."""
@@ -235,5 +309,6 @@ def interpolate_checkpoint(
 
     check_walk_out(out)
     check_walks(walks, steps, method)  # before the slow restore
+    check_digit(digit)
     generator = load_generator(checkpoint_dir, checkpoint, which)
-    return write_walks(walk_images(generator, walks, steps, seed, method), out, gif)
+    return write_walks(walk_images(generator, walks, steps, seed, method, digit), out, gif)

@@ -31,7 +31,7 @@ from dcgan_tf.checkpoints import (
     CheckpointInfo,
     CheckpointStore,
     find_checkpoint,
-    generate,
+    grid_images,
     list_checkpoints,
     read_best,
     write_best,
@@ -39,15 +39,15 @@ from dcgan_tf.checkpoints import (
 from dcgan_tf.config import CONFIG_FILE, TrainConfig, read_saved_config
 from dcgan_tf.errors import DcganError, Interrupted
 from dcgan_tf.files import archive_contents, ensure_writable, write_text
-from dcgan_tf.losses import get_loss
-from dcgan_tf.models import build_generator, build_models, random_state
+from dcgan_tf.losses import METRICS, Players, get_loss
+from dcgan_tf.models import NUM_CLASSES, build_generator, build_models, model_spec, random_state
 from dcgan_tf.step import is_chief, make_strategy, make_train_step
 
 NUM_EXAMPLES = 16  # digits in each epoch grid (4x4), drawn from the same fixed noise every epoch
+# A conditional model's grid: NUM_CLASSES noise vectors, each drawn as every digit (one row per digit).
 HISTORY_FILE = "history.csv"
 GIF_FILE = "dcgan.gif"
 PLOT_FILE = "losses.png"
-METRICS = ("g_loss", "d_loss", "d_real", "d_fake")  # what the step returns, in this order
 HISTORY_COLUMNS = ("epoch", "generator_loss", "discriminator_loss", "d_real", "d_fake", "seconds")
 
 
@@ -65,7 +65,7 @@ class Gan:
     discriminator_optimizer: keras.optimizers.Optimizer
     generator_ema: keras.Model  # the averaged generator (see `averaging`); never trained directly
     average: WeightAverage  # keeps generator_ema the average of generator
-    sample_noise: tf.Variable  # (NUM_EXAMPLES, noise_dim), fixed for the whole run
+    sample_noise: tf.Variable  # (NUM_EXAMPLES or NUM_CLASSES, noise_dim), fixed for the whole run
     epoch: tf.Variable = field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False))
     step: tf.Variable = field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False))
     # Running sums of METRICS and the seconds spent over the `step` batches of the unfinished epoch.
@@ -73,17 +73,12 @@ class Gan:
 
     def make_step(self, config: TrainConfig, strategy: tf.distribute.Strategy | None = None):
         """The compiled training step over these models and optimizers (see `step.make_train_step`)."""
-        return make_train_step(
-            self.generator,
-            self.discriminator,
-            self.generator_optimizer,
-            self.discriminator_optimizer,
-            get_loss(config.loss),
-            config.noise_dim,
-            config.seed,
-            strategy,
-            self.average,
-        )
+        players = Players(self.generator, self.discriminator, self.generator_optimizer, self.discriminator_optimizer)
+        return make_train_step(players, get_loss(config.loss), config.seed, strategy, self.average)
+
+    def epoch_grid(self) -> tuple[np.ndarray, int]:
+        """The averaged generator's digits from the fixed noise, and the grid's column count."""
+        return grid_images(self.generator_ema, self.sample_noise.numpy())
 
     def checkpoint_objects(self) -> dict:
         return {
@@ -118,7 +113,7 @@ def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = Non
             )
             optimizers = []
             for model in (generator, discriminator):
-                optimizer = keras.optimizers.Adam(config.learning_rate)
+                optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1, beta_2=config.beta2)
                 if config.mixed_precision:  # scales losses so float16 gradients do not underflow
                     optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
                 # Build now, in the strategy's scope: a checkpoint can then restore the Adam moments,
@@ -130,7 +125,8 @@ def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = Non
             average.reset()  # the average starts at the raw generator's initial weights
     finally:
         keras.config.set_dtype_policy(previous_policy)
-    noise = np.random.default_rng([config.seed, 1 << 20]).standard_normal((NUM_EXAMPLES, config.noise_dim))
+    count = NUM_CLASSES if model_spec(config.model).conditional else NUM_EXAMPLES
+    noise = np.random.default_rng([config.seed, 1 << 20]).standard_normal((count, config.noise_dim))
     return Gan(
         generator,
         discriminator,
@@ -146,8 +142,9 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     print("dcgan_tf training with:\n" + config.describe(), flush=True)
     mnist = data.load_mnist(config.data)
     images = data.training_images(mnist, config.train_size)
+    labels = tf.constant(data.training_labels(mnist, config.train_size))
     if config.dry_run:
-        return [_dry_run(config, images)]
+        return [_dry_run(config, images, labels)]
 
     strategy = make_strategy(config.strategy)
     chief = is_chief(strategy)
@@ -174,7 +171,7 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     try:
         with _stop_requests() as stop:
             for epoch in range(start, config.epochs):
-                row = _train_epoch(config, gan, store, train_step, strategy, images, epoch, num_steps, stop)
+                row = _train_epoch(config, gan, store, train_step, strategy, (images, labels), epoch, num_steps, stop)
                 history.append(row)
                 # Every worker evaluates (same weights, same numbers), so all take part in a best save.
                 new_best = False
@@ -261,19 +258,23 @@ def _prepare_folders(config: TrainConfig) -> tuple[Path, Path]:
     return checkpoint_dir, output_dir
 
 
-def _train_epoch(config, gan, store, train_step, strategy, images, epoch, num_steps, stop) -> dict[str, float]:
-    """Run one epoch's remaining batches; returns its history row. Updates gan.epoch at the end."""
+def _train_epoch(config, gan, store, train_step, strategy, dataset, epoch, num_steps, stop) -> dict[str, float]:
+    """Run one epoch's remaining batches; returns its history row. Updates gan.epoch at the end.
+
+    The generator is updated on every ``--critic-steps``-th batch of the run (counted across epochs).
+    """
     first = int(gan.step)
     sums = gan.sums.numpy()  # a resumed half-epoch carries its running sums over
     print(f"Epoch {epoch + 1}/{config.epochs}")
     bar = keras.utils.Progbar(num_steps, stateful_metrics=METRICS, interval=0.5 if sys.stdout.isatty() else 30)
     started = time.perf_counter()
     done = first
-    batches = data.make_dataset(images, config.batch_size, config.seed, epoch, skip_batches=first)
+    batches = data.make_dataset(*dataset, config.batch_size, config.seed, epoch, skip_batches=first)
     if strategy.num_replicas_in_sync > 1 or config.strategy != "default":
         batches = strategy.experimental_distribute_dataset(batches)  # splits each global batch
-    for batch in batches:
-        outputs = train_step(batch)
+    for images, labels in batches:
+        update_generator = (epoch * num_steps + done + 1) % config.critic_steps == 0
+        outputs = train_step(images, labels, update_generator)
         values = [float(outputs[name]) for name in METRICS]
         if not all(math.isfinite(v) for v in values):
             print(flush=True)  # end the progress bar's line
@@ -326,7 +327,8 @@ def _quality(gan: Gan, mnist: data.Mnist, config: TrainConfig) -> dict[str, floa
 
 def _write_epoch_outputs(gan: Gan, output_dir: Path, history: list[dict[str, float]]) -> None:
     epoch = int(gan.epoch)
-    visualize.save_grid(generate(gan.generator_ema, gan.sample_noise), output_dir / epoch_image_name(epoch))
+    images, cols = gan.epoch_grid()
+    visualize.save_grid(images, output_dir / epoch_image_name(epoch), cols=cols)
     write_history(output_dir / HISTORY_FILE, history)
     visualize.plot_history(history, output_dir / PLOT_FILE)
     if any("fid" in row for row in history):
@@ -359,11 +361,11 @@ def _summary(row: dict[str, float], epochs: int) -> str:
     )
 
 
-def _dry_run(config: TrainConfig, images: np.ndarray) -> dict[str, float]:
+def _dry_run(config: TrainConfig, images: np.ndarray, labels: tf.Tensor) -> dict[str, float]:
     gan = build_gan(config)
     step = gan.make_step(config)
-    batch = next(iter(data.make_dataset(tf.constant(images), config.batch_size, config.seed, 0)))
-    outputs = {name: float(value) for name, value in step(batch).items()}
+    batch = next(iter(data.make_dataset(tf.constant(images), labels, config.batch_size, config.seed, 0)))
+    outputs = {name: float(value) for name, value in step(*batch).items()}
     print("dry run: one batch trained, nothing written: " + ", ".join(f"{k} {v:.4f}" for k, v in outputs.items()))
     return outputs
 
