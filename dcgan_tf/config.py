@@ -225,7 +225,7 @@ def parse_variants(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in VARIANTS]
     if unknown or not names:
-        raise DcganError(f"unknown --variants {', '.join(unknown) or text!r}: choose from {', '.join(VARIANTS)}")
+        raise DcganError(f"unknown --variants {', '.join(unknown) or repr(text)}: choose from {', '.join(VARIANTS)}")
     return list(dict.fromkeys(names))
 
 

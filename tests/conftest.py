@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -23,6 +24,41 @@ def mnist_path() -> Path:
     if not SUBSET.is_file():
         pytest.skip(f"real MNIST not found at {SUBSET}; set DCGAN_TF_TEST_DATA to a Keras-layout mnist.npz")
     return SUBSET
+
+
+SMALL_TRAIN = 2_000
+SMALL_TEST = 1_000
+
+
+@pytest.fixture(scope="session")
+def small_data(mnist_path, tmp_path_factory):
+    """The first 2,000 training and 1,000 test digits of the real subset, as a Keras-layout .npz."""
+    with np.load(mnist_path) as full:
+        arrays = {
+            "x_train": full["x_train"][:SMALL_TRAIN],
+            "y_train": full["y_train"][:SMALL_TRAIN],
+            "x_test": full["x_test"][:SMALL_TEST],
+            "y_test": full["y_test"][:SMALL_TEST],
+        }
+    path = tmp_path_factory.mktemp("small_data") / "mnist-small.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.fixture(scope="session")
+def evaluator_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("evaluators")
+
+
+@pytest.fixture(scope="session")
+def reference(small_data, evaluator_dir):
+    """The test-split reference with an evaluator trained (once) by the project's recipe on small_data."""
+    from dcgan_tf.data import load_mnist
+    from dcgan_tf.evaluation import Reference
+    from dcgan_tf.evaluator import load_or_train_evaluator
+
+    mnist = load_mnist(small_data)
+    return Reference(load_or_train_evaluator(mnist, evaluator_dir, verbose=False), mnist)
 
 
 def tiny_flags(mnist_path: Path, run_dir: Path, **overrides) -> dict:

@@ -19,7 +19,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras  # noqa: E402
 
 from dcgan_tf.config import TrainConfig  # noqa: E402
-from dcgan_tf.losses import get_loss  # noqa: E402
+from dcgan_tf.losses import Players, get_loss  # noqa: E402
 from dcgan_tf.models import make_discriminator, make_generator  # noqa: E402
 from dcgan_tf.step import make_strategy, make_train_step  # noqa: E402
 from dcgan_tf.training import fit  # noqa: E402
@@ -39,11 +39,11 @@ def one_step(strategy: tf.distribute.Strategy, images: np.ndarray, weights=None)
         for optimizer, model in zip(optimizers, (generator, discriminator)):
             optimizer.build(model.trainable_variables)
     start = (generator.get_weights(), discriminator.get_weights())
-    step = make_train_step(generator, discriminator, *optimizers, get_loss("bce"), 16, 0, strategy)
-    dataset = tf.data.Dataset.from_tensors(images)
+    step = make_train_step(Players(generator, discriminator, *optimizers), get_loss("bce"), 0, strategy)
+    dataset = tf.data.Dataset.from_tensors((images, np.zeros(len(images), np.int32)))
     if strategy.num_replicas_in_sync > 1:
         dataset = strategy.experimental_distribute_dataset(dataset)
-    outputs = step(next(iter(dataset)))
+    outputs = step(*next(iter(dataset)))
     return start, generator.get_weights() + discriminator.get_weights(), {k: float(v) for k, v in outputs.items()}
 
 

@@ -89,9 +89,13 @@ def test_train_size_beyond_the_data_is_refused(mnist_path):
 
 def test_epoch_pipeline_is_a_pure_function_of_seed_and_epoch():
     images = np.arange(10 * 28 * 28, dtype=np.float32).reshape(10, 28, 28, 1)
+    labels = np.arange(10, dtype=np.int32)  # label i belongs to image i
 
     def first_pixels(seed, epoch, skip=0):
-        return [batch[:, 0, 0, 0].numpy().tolist() for batch in data.make_dataset(images, 3, seed, epoch, skip)]
+        batches = list(data.make_dataset(images, labels, 3, seed, epoch, skip))
+        for batch, batch_labels in batches:  # labels travel with their images
+            assert (batch[:, 0, 0, 0].numpy() == batch_labels.numpy() * 28 * 28).all()
+        return [batch[:, 0, 0, 0].numpy().tolist() for batch, _ in batches]
 
     epoch0 = first_pixels(1, 0)
     assert len(epoch0) == data.steps_per_epoch(10, 3) == 3  # the partial last batch is dropped

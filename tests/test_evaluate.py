@@ -11,14 +11,12 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run_cli
+from conftest import SMALL_TEST, assert_one_line_error, run_cli
 
 from dcgan_tf import metrics
 from dcgan_tf.errors import DcganError, run_main
 from dcgan_tf.evaluate import EvaluateConfig, main
 
-SMALL_TRAIN = 2_000
-SMALL_TEST = 1_000
 # The project's recipe (8 epochs) on only 2,000 training digits reaches ~95% on the test digits;
 # on the full 24k subset it reaches 98.9%+. Below this something is broken, not just small.
 TINY_ACCURACY = 0.90
@@ -92,37 +90,6 @@ def test_precision_recall_sees_missing_modes():
 
 
 # --- the evaluator on real digits ------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def small_data(mnist_path, tmp_path_factory):
-    """The first 2,000 training and 1,000 test digits of the real subset, as a Keras-layout .npz."""
-    with np.load(mnist_path) as full:
-        arrays = {
-            "x_train": full["x_train"][:SMALL_TRAIN],
-            "y_train": full["y_train"][:SMALL_TRAIN],
-            "x_test": full["x_test"][:SMALL_TEST],
-            "y_test": full["y_test"][:SMALL_TEST],
-        }
-    path = tmp_path_factory.mktemp("small_data") / "mnist-small.npz"
-    np.savez(path, **arrays)
-    return path
-
-
-@pytest.fixture(scope="session")
-def evaluator_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("evaluators")
-
-
-@pytest.fixture(scope="session")
-def reference(small_data, evaluator_dir):
-    """The test-split reference with an evaluator trained (once) by the project's recipe on small_data."""
-    from dcgan_tf.data import load_mnist
-    from dcgan_tf.evaluation import Reference
-    from dcgan_tf.evaluator import load_or_train_evaluator
-
-    mnist = load_mnist(small_data)
-    return Reference(load_or_train_evaluator(mnist, evaluator_dir, verbose=False), mnist)
 
 
 def test_tiny_evaluator_reaches_the_stated_accuracy(reference, small_data, evaluator_dir):

@@ -15,7 +15,7 @@ def _step_once(seed: int, images: np.ndarray):
     gan = build_gan(config)
     before = [v.numpy().copy() for v in gan.generator.trainable_variables + gan.discriminator.trainable_variables]
     step = gan.make_step(config)
-    outputs = {k: float(v) for k, v in step(images).items()}
+    outputs = {k: float(v) for k, v in step(images, np.zeros(len(images), np.int32)).items()}
     after = [v.numpy() for v in gan.generator.trainable_variables + gan.discriminator.trainable_variables]
     return gan, outputs, before, after
 
@@ -51,7 +51,7 @@ def test_mixed_precision_step_computes_in_float16_and_keeps_float32_weights():
     assert gan.generator.layers[1].compute_dtype == "float16"
     assert all(v.dtype == "float32" for v in gan.generator.trainable_variables)
     images = np.random.default_rng(0).uniform(-1, 1, (8, 28, 28, 1)).astype(np.float32)
-    outputs = gan.make_step(config)(images)
+    outputs = gan.make_step(config)(images, np.zeros(8, np.int32))
     assert all(np.isfinite(float(v)) for v in outputs.values())
     assert gan.generator(np.zeros((2, 100), np.float32)).dtype == "float32"  # tanh output stays float32
     # The choice stays with that run: models built afterwards are float32 again.
