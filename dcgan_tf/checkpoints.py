@@ -1,7 +1,7 @@
 """Checkpoints: what a run saves to resume exactly, and restoring a trained generator for use.
 
-A checkpoint (``tf.train.Checkpoint``, numbered by global training step) holds both models, both
-optimizers, the dropout random streams, the fixed sample noise, and the position in training
+A checkpoint (``tf.train.Checkpoint``, numbered by the batches trained) holds both models and the
+averaged generator, both optimizers, the dropout random streams, the fixed sample noise, and the position in training
 (completed epochs, batches done in the current epoch, and that epoch's running sums). Together
 with the run's ``config.json`` that is everything needed to continue as if never stopped.
 """
@@ -12,7 +12,6 @@ import gc
 import json
 import logging
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,8 @@ import tensorflow as tf
 
 from dcgan_tf.config import CONFIG_FILE, GENERATORS, read_saved_config
 from dcgan_tf.errors import DcganError
-from dcgan_tf.files import ARCHIVE, write_text
-from dcgan_tf.models import NUM_CLASSES, build_generator, is_conditional
+from dcgan_tf.files import archive_folder, write_text
+from dcgan_tf.models import NUM_CLASSES, build_generator, is_conditional, model_inputs
 
 CHECKPOINT_NAME = "ckpt"
 BEST_FILE = "best.json"  # which checkpoint scored the best FID so far (written by --eval-every runs)
@@ -47,6 +46,11 @@ class CheckpointInfo:
     name: str
     epoch: int  # completed epochs
     step: int  # batches done in the next, unfinished epoch (0 at an epoch boundary)
+
+    @property
+    def number(self) -> int:
+        """The checkpoint's number: the batches trained when it was saved."""
+        return int(self.name.rsplit("-", 1)[-1])
 
     @property
     def label(self) -> str:
@@ -72,7 +76,7 @@ class CheckpointStore:
         return self.manager.latest_checkpoint
 
     def save(self, number: int) -> str:
-        """Write a checkpoint numbered ``number`` (the global step) unless this run wrote or restored it.
+        """Write a checkpoint numbered ``number`` (batches trained) unless this run wrote or restored it.
 
         A checkpoint of that number left by an earlier run (one resumed from an older checkpoint with
         ``--checkpoint``, e.g. past a damaged one) is moved to ``archive/<time>/`` first, never overwritten.
@@ -82,8 +86,7 @@ class CheckpointStore:
             return path
         old = sorted(self.directory.glob(f"{CHECKPOINT_NAME}-{number}.*"))
         if old:
-            target = self.directory / ARCHIVE / time.strftime("%Y%m%d-%H%M%S")
-            target.mkdir(parents=True, exist_ok=True)
+            target = archive_folder(self.directory)
             for file in old:
                 shutil.move(str(file), target / file.name)
         path = self.manager.save(checkpoint_number=number)
@@ -293,8 +296,8 @@ def generate(
         labels = tf.convert_to_tensor(labels, tf.int32)
     outputs = []
     for i in range(0, count, batch_size):
-        batch = noise[i : i + batch_size]
-        outputs.append(generator(batch if labels is None else [batch, labels[i : i + batch_size]], training=False))
+        batch_labels = None if labels is None else labels[i : i + batch_size]
+        outputs.append(generator(model_inputs(generator, noise[i : i + batch_size], batch_labels), training=False))
     return np.concatenate([np.asarray(o) for o in outputs]) if outputs else np.zeros((0, 28, 28, 1), np.float32)
 
 

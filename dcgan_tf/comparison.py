@@ -96,24 +96,24 @@ def _measure(name: str, run_dir: Path, train_config: TrainConfig, mnist, config:
 def format_markdown(results: list[VariantResult], floor: Scores, config: Any) -> str:
     """The comparison as a markdown table, the real digits' scores as the first row."""
     lines = [
-        f"{config.num_samples:,} samples of each variant's averaged generator after {config.epochs} epochs, against "
-        "the test digits; seconds per epoch as measured in that run.",
+        f"{config.num_samples:,} samples of each variant's averaged generator (latest checkpoint) against the "
+        "test digits; seconds per epoch as measured in that run.",
         "",
-        "| variant | FID | class score | precision | recall | class share min-max | digit accuracy "
+        "| variant | epochs | FID | class score | precision | recall | class share min-max | digit accuracy "
         "| s/epoch | parameters |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        _row("real training digits", floor, "-", "-"),
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        _row("real training digits", "-", floor, "-", "-"),
     ]
     for r in results:
-        lines.append(_row(r.name, r.scores, f"{r.seconds_per_epoch:.1f}", f"{r.parameters:,}"))
+        lines.append(_row(r.name, str(r.epochs), r.scores, f"{r.seconds_per_epoch:.1f}", f"{r.parameters:,}"))
     return "\n".join(lines) + "\n"
 
 
-def _row(name: str, s: Scores, seconds: str, parameters: str) -> str:
+def _row(name: str, epochs: str, s: Scores, seconds: str, parameters: str) -> str:
     shares = f"{min(s.class_histogram):.1%} - {max(s.class_histogram):.1%}"
     accuracy = "-" if s.digit_accuracy is None else f"{s.digit_accuracy:.1%}"
     return (
-        f"| {name} | {s.fid:.2f} | {s.classifier_score:.2f} | {s.precision:.3f} | {s.recall:.3f} | {shares} "
+        f"| {name} | {epochs} | {s.fid:.2f} | {s.classifier_score:.2f} | {s.precision:.3f} | {s.recall:.3f} | {shares} "
         f"| {accuracy} | {seconds} | {parameters} |"
     )
 

@@ -20,8 +20,7 @@ from dcgan_tf.errors import DcganError
 
 CONFIG_FILE = "config.json"
 
-# Registries of what a run can be built from. Later work (Fashion-MNIST, a dense baseline,
-# WGAN-GP) adds names here and in data.py / models.py / losses.py.
+# Registries of what a run can be built from; each name has its entry in data.py / models.py / losses.py.
 DATASETS = ("mnist",)
 MODELS = ("dcgan", "dense", "conditional")
 LOSSES = ("bce", "wgan-gp")
@@ -53,12 +52,14 @@ RUN_IDENTITY = (
     "beta2",
     "train_size",
     "seed",
+    "critic_steps",  # the generator's update schedule
     "mixed_precision",  # adds loss-scale state to the optimizers' checkpoint
 )
 
 
 # Which of a checkpoint's generators the tools use: the averaged weights (default) or the trained ones.
 GENERATORS = ("ema", "raw")
+GENERATOR_NAMES = {"ema": "averaged", "raw": "raw"}  # as printed
 
 
 def flag(default: Any, help: str, **argparse_kwargs: Any) -> Any:
@@ -186,6 +187,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value < 1:
                 raise DcganError(f"--{name} must be in [0, 1) (got {value})")
+        if self.fresh and self.checkpoint is not None:
+            raise DcganError("--fresh starts a new run and --checkpoint resumes an old one: pass only one of them")
         if self.mixed_precision and self.loss == "wgan-gp":
             raise DcganError(
                 "--mixed-precision does not support --loss wgan-gp (its gradient penalty needs float32 "

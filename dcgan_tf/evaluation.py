@@ -29,7 +29,7 @@ from matplotlib.ticker import MaxNLocator
 
 from dcgan_tf import metrics
 from dcgan_tf.checkpoints import GENERATORS, CheckpointInfo, find_checkpoint, generate, list_checkpoints, load_generator
-from dcgan_tf.config import read_saved_config
+from dcgan_tf.config import GENERATOR_NAMES, read_saved_config
 from dcgan_tf.data import Mnist, load_mnist, to_model_range
 from dcgan_tf.errors import DcganError
 from dcgan_tf.evaluator import Evaluator, Recipe, cache_key, load_or_train_evaluator
@@ -40,8 +40,8 @@ from dcgan_tf.sampling import noise_dim_of
 DEFAULT_SAMPLES = 10_000
 TRAINING_SAMPLES = 2_000  # per --eval-every evaluation: ~5 s on 2 CPU cores, FID biased up vs 10,000
 PLOT_FILE = "metrics.png"
-GENERATOR_NAMES = {"ema": "averaged", "raw": "raw"}
-# The flat history.csv columns `training_metrics` returns, in this order.
+# The flat history.csv columns `training_metrics` returns, in this order (conditional models add
+# digit_accuracy).
 METRIC_COLUMNS = ("fid", "classifier_score", "precision", "recall", "min_class_share", "max_class_share")
 # The random stream of evaluation noise and real-digit draws, apart from training's streams, so that
 # evaluating never changes training and every evaluation of a checkpoint sees the same noise.

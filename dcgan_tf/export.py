@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dcgan_tf.config import checkpoint_flag, flag, generator_flag, parse_config
+from dcgan_tf.config import GENERATOR_NAMES, checkpoint_flag, flag, generator_flag, parse_config
 from dcgan_tf.errors import run_main
 from dcgan_tf.exporting import export_kind
 
@@ -39,8 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dcgan_tf.exporting import export_generator
 
     path = export_generator(config.checkpoint_dir, config.out, config.checkpoint, config.overwrite, config.generator)
-    name = "averaged" if config.generator == "ema" else "raw"
-    print(f"exported the {name} generator to {path}")
+    print(f"exported the {GENERATOR_NAMES[config.generator]} generator to {path}")
     return 0
 
 

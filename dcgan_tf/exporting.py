@@ -122,11 +122,11 @@ def _verify(generator, loaded, where: Path) -> None:
     import numpy as np
     import tensorflow as tf
 
-    from dcgan_tf.models import is_conditional
+    from dcgan_tf.models import model_inputs
     from dcgan_tf.sampling import noise_dim_of
 
     noise = tf.constant(np.random.default_rng(0).standard_normal((4, noise_dim_of(generator)), dtype=np.float32))
-    inputs = [noise, tf.constant([0, 3, 7, 9], tf.int32)] if is_conditional(generator) else noise
+    inputs = model_inputs(generator, noise, tf.constant([0, 3, 7, 9], tf.int32))
     expected = np.asarray(generator(inputs, training=False))
     got = np.asarray(loaded(inputs, training=False))
     if got.shape != expected.shape or not np.allclose(got, expected, atol=TOLERANCE):

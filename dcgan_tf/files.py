@@ -59,6 +59,17 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def archive_folder(folder: str | Path) -> Path:
+    """A new, empty ``folder/archive/<time>/`` to move things into (never one used before)."""
+    target = Path(folder) / ARCHIVE / time.strftime("%Y%m%d-%H%M%S")
+    suffix = 1
+    while target.exists():  # two archivings within one second
+        target = target.with_name(f"{target.name.split('.')[0]}.{suffix}")
+        suffix += 1
+    target.mkdir(parents=True)
+    return target
+
+
 def archive_contents(folder: str | Path) -> Path | None:
     """Move everything in ``folder`` (but earlier archives) into ``folder/archive/<time>/``.
 
@@ -71,12 +82,7 @@ def archive_contents(folder: str | Path) -> Path | None:
     entries = [p for p in folder.iterdir() if p.name != ARCHIVE and not p.name.startswith(".")]
     if not entries:
         return None
-    target = folder / ARCHIVE / time.strftime("%Y%m%d-%H%M%S")
-    suffix = 1
-    while target.exists():  # two --fresh runs within one second
-        target = target.with_name(f"{target.name.split('.')[0]}.{suffix}")
-        suffix += 1
-    target.mkdir(parents=True)
+    target = archive_folder(folder)
     for entry in entries:
         shutil.move(str(entry), target / entry.name)
     return target

@@ -20,7 +20,8 @@ import keras
 import tensorflow as tf
 
 from dcgan_tf.errors import DcganError
-from dcgan_tf.models import is_conditional
+from dcgan_tf.models import model_inputs
+from dcgan_tf.sampling import noise_dim_of
 
 GP_WEIGHT = 10.0  # lambda of the gradient penalty, the paper's value
 GP_EPSILON = 1e-12  # inside the square root: the norm of a zero gradient is 0, not NaN-gradient sqrt(0)
@@ -38,11 +39,11 @@ class Players:
 
     def generate(self, noise: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         """Fake images (b, 28, 28, 1); a conditional generator draws the digits ``labels``."""
-        return self.generator([noise, labels] if is_conditional(self.generator) else noise, training=True)
+        return self.generator(model_inputs(self.generator, noise, labels), training=True)
 
     def judge(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         """Discriminator logits or critic scores (b, 1)."""
-        return self.discriminator([images, labels] if is_conditional(self.discriminator) else images, training=True)
+        return self.discriminator(model_inputs(self.discriminator, images, labels), training=True)
 
     def apply(self, tape: tf.GradientTape, scaled_loss: tf.Tensor, which: str) -> None:
         """Apply the gradient of ``scaled_loss`` to the ``generator`` or ``discriminator``."""
@@ -84,7 +85,7 @@ def bce_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf
 
 def bce_step(players: Players, images, labels, draws: Draws, update_generator: bool, average_loss) -> dict:
     """The tutorial's step: one forward pass, each model updated with the gradient of its own loss."""
-    noise = draws.normal(0, players.generator.inputs[0].shape[-1])  # (b, noise_dim)
+    noise = draws.normal(0, noise_dim_of(players.generator))  # (b, noise_dim)
     # Two tapes, one per model: each loss is differentiated only w.r.t. its own model.
     with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
         fake = players.generate(noise, labels)  # (b, 28, 28, 1)
@@ -125,10 +126,14 @@ def gradient_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor, 
 
 
 def wgan_gp_step(players: Players, images, labels, draws: Draws, update_generator: bool, average_loss) -> dict:
-    """WGAN-GP: a critic update on this batch, then (when due) a generator update from fresh noise."""
-    noise_dim = players.generator.inputs[0].shape[-1]
+    """WGAN-GP: a critic update on this batch, then (when due) a generator update from fresh noise.
+
+    The critic is the model's discriminator as it is, dropout included (the card's discriminator has
+    no BatchNorm, which the per-example penalty rules out).
+    """
+    noise_dim = noise_dim_of(players.generator)
+    fake = players.generate(draws.normal(0, noise_dim), labels)  # (b, 28, 28, 1), outside the critic's tape
     with tf.GradientTape() as d_tape:
-        fake = players.generate(draws.normal(0, noise_dim), labels)  # (b, 28, 28, 1)
         real_scores = players.judge(images, labels)[:, 0]  # (b,)
         fake_scores = players.judge(fake, labels)[:, 0]  # (b,)
         penalty = gradient_penalty(lambda x: players.judge(x, labels), images, fake, draws.uniform(2))

@@ -1,4 +1,4 @@
-"""The generator and discriminator of the TensorFlow DCGAN tutorial, as Keras functional models.
+"""The generators and discriminators: the TensorFlow DCGAN tutorial's and its relatives, as Keras functional models.
 
 `MODELS` is the registry: ``config.model`` names an entry (the card's ``dcgan``, the fully connected
 ``dense`` GAN, the digit-``conditional`` DCGAN), and `build_models` builds its pair. A conditional
@@ -157,6 +157,11 @@ def model_spec(name: str) -> ModelSpec:
 def is_conditional(model: keras.Model) -> bool:
     """Whether a generator or discriminator takes a digit label as its second input."""
     return len(model.inputs) == 2
+
+
+def model_inputs(model: keras.Model, x, labels):
+    """What to call ``model`` with: ``[x, labels]`` for a conditional model, else ``x`` alone."""
+    return [x, labels] if is_conditional(model) else x
 
 
 def random_state(model: keras.Model) -> list:

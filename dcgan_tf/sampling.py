@@ -61,7 +61,8 @@ def latent_noise(num: int, noise_dim: int, seed: int) -> np.ndarray:
 def sample(generator, num: int, seed: int = 0, digit: int | None = None) -> np.ndarray:
     """``num`` generated digits (num, 28, 28, 1) in [-1, 1] from the noise of ``seed``.
 
-    A conditional generator draws ``digit``, or with None every digit in turn (see `digit_labels`).
+    A conditional generator draws ``digit``, or with None ten rows of 0s to 9s (``num`` rounded up to
+    a multiple of ten, see `digit_labels`).
     """
     return sample_with_labels(generator, num, seed, digit)[0]
 

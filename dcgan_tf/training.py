@@ -12,6 +12,7 @@ import contextlib
 import csv
 import io
 import math
+import shutil
 import signal
 import sys
 import tempfile
@@ -38,7 +39,7 @@ from dcgan_tf.checkpoints import (
 )
 from dcgan_tf.config import CONFIG_FILE, TrainConfig, read_saved_config
 from dcgan_tf.errors import DcganError, Interrupted
-from dcgan_tf.files import archive_contents, ensure_writable, write_text
+from dcgan_tf.files import archive_contents, archive_folder, ensure_writable, write_text
 from dcgan_tf.losses import METRICS, Players, get_loss
 from dcgan_tf.models import NUM_CLASSES, build_generator, build_models, model_spec, random_state
 from dcgan_tf.step import is_chief, make_strategy, make_train_step
@@ -151,7 +152,11 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     checkpoint_dir, output_dir = _prepare_folders(config) if chief else _worker_folders()
     gan = build_gan(config, strategy)
     store = CheckpointStore(checkpoint_dir, **gan.checkpoint_objects())
-    resume = _resume_point(checkpoint_dir, config.checkpoint)
+    # Every task reads the run's real folder (workers write only to scratch), so all resume alike.
+    run_dir = Path(config.checkpoint_dir)
+    resume = _resume_point(run_dir, config.checkpoint)
+    if resume is not None and chief and config.checkpoint is not None:
+        _set_aside_later_checkpoints(run_dir, output_dir, resume)
     if resume is not None:
         if "generator_ema" in store.restore(resume.path):
             gan.average.reset()
@@ -167,19 +172,20 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     train_step = gan.make_step(config, strategy)
     images = tf.constant(images)  # the whole training set, gathered into batches by index
     num_steps = data.steps_per_epoch(len(images), config.batch_size)
-    best = read_best(checkpoint_dir)
+    best = read_best(run_dir)
     try:
         with _stop_requests() as stop:
             for epoch in range(start, config.epochs):
                 row = _train_epoch(config, gan, store, train_step, strategy, (images, labels), epoch, num_steps, stop)
                 history.append(row)
-                # Every worker evaluates (same weights, same numbers), so all take part in a best save.
+                # Every task evaluates (same weights and best.json, same numbers), so all take part in a
+                # best save, which is collective under multi-worker training.
                 new_best = False
                 if _evaluation_due(config, epoch + 1):
                     row.update(_quality(gan, mnist, config))
-                    new_best = best is None or row["fid"] < best["fid"]
+                    new_best = math.isfinite(row["fid"]) and (best is None or row["fid"] < best["fid"])
                 if chief:
-                    _write_epoch_outputs(gan, output_dir, history)
+                    _write_epoch_outputs(gan, output_dir, history, get_loss(config.loss).scores)
                 print(_summary(row, config.epochs), flush=True)
                 if new_best or (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
                     saved = store.save(_global_step(gan))
@@ -198,6 +204,25 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
         if chief:
             _write_gif(output_dir, int(gan.epoch))
     return history
+
+
+def _set_aside_later_checkpoints(run_dir: Path, output_dir: Path, resume: CheckpointInfo) -> None:
+    """Resuming from an older checkpoint starts a new branch: move the later checkpoints (and a
+    best.json naming one of them) to archive/<time>/, with a copy of history.csv, so nothing of the
+    old branch is overwritten, deleted, or mixed into the new one."""
+    later = [info for info in list_checkpoints(run_dir) if info.number > resume.number]
+    if not later:
+        return
+    target = archive_folder(run_dir)
+    for info in later:
+        for file in run_dir.glob(f"{info.name}.*"):
+            shutil.move(str(file), target / file.name)
+    best = read_best(run_dir)
+    if best is not None and best["checkpoint"] in {info.name for info in later}:
+        shutil.move(str(run_dir / BEST_FILE), target / BEST_FILE)
+    if (output_dir / HISTORY_FILE).is_file():
+        shutil.copy2(output_dir / HISTORY_FILE, target / HISTORY_FILE)
+    print(f"resuming from the older {resume.name}: moved {', '.join(i.name for i in later)} to {target}")
 
 
 def _resume_point(checkpoint_dir: Path, name: str | None) -> CheckpointInfo | None:
@@ -307,8 +332,10 @@ def _save_position(gan: Gan, epoch: int, step: int, sums: np.ndarray, extra_seco
 
 
 def _global_step(gan: Gan) -> int:
+    """The number of batches trained so far, which names checkpoints (one per training position)."""
+    # The discriminator steps on every batch (the generator, with --critic-steps N, on every Nth).
     # convert_to_numpy also reads a variable mirrored across replicas, which int() cannot.
-    return int(keras.ops.convert_to_numpy(gan.generator_optimizer.iterations))
+    return int(keras.ops.convert_to_numpy(gan.discriminator_optimizer.iterations))
 
 
 def _evaluation_due(config: TrainConfig, epoch: int) -> bool:
@@ -325,12 +352,12 @@ def _quality(gan: Gan, mnist: data.Mnist, config: TrainConfig) -> dict[str, floa
     return row
 
 
-def _write_epoch_outputs(gan: Gan, output_dir: Path, history: list[dict[str, float]]) -> None:
+def _write_epoch_outputs(gan: Gan, output_dir: Path, history: list[dict[str, float]], scores: str) -> None:
     epoch = int(gan.epoch)
     images, cols = gan.epoch_grid()
     visualize.save_grid(images, output_dir / epoch_image_name(epoch), cols=cols)
     write_history(output_dir / HISTORY_FILE, history)
-    visualize.plot_history(history, output_dir / PLOT_FILE)
+    visualize.plot_history(history, output_dir / PLOT_FILE, scores)
     if any("fid" in row for row in history):
         from dcgan_tf.evaluation import PLOT_FILE as METRICS_PLOT
         from dcgan_tf.evaluation import plot_metrics

@@ -49,8 +49,11 @@ def save_gif(frames: Sequence[np.ndarray | str | Path], path: str | Path, second
     return Path(path)
 
 
-def plot_history(history: Sequence[dict[str, float]], path: str | Path) -> Path:
-    """Plot losses (left) and mean discriminator outputs (right) against epoch, as a PNG."""
+def plot_history(history: Sequence[dict[str, float]], path: str | Path, scores: str = "probability") -> Path:
+    """Plot losses (left) and mean discriminator outputs (right) against epoch, as a PNG.
+
+    ``scores``: ``probability`` (BCE: D's mean output in [0, 1]) or ``critic score`` (WGAN-GP: unbounded).
+    """
     epochs = [row["epoch"] for row in history]
     fig = Figure(figsize=(10, 4), layout="constrained")
     losses, outputs = fig.subplots(1, 2)
@@ -59,8 +62,12 @@ def plot_history(history: Sequence[dict[str, float]], path: str | Path) -> Path:
     losses.set(xlabel="epoch", ylabel="loss", title="Losses")
     outputs.plot(epochs, [row["d_real"] for row in history], label="D(x), real")
     outputs.plot(epochs, [row["d_fake"] for row in history], label="D(G(z)), generated")
-    outputs.axhline(0.5, color="gray", linewidth=0.8, linestyle="--")
-    outputs.set(xlabel="epoch", ylabel="mean probability 'real'", ylim=(0, 1), title="Discriminator outputs")
+    if scores == "probability":
+        outputs.axhline(0.5, color="gray", linewidth=0.8, linestyle="--")
+        outputs.set(ylabel="mean probability 'real'", ylim=(0, 1), title="Discriminator outputs")
+    else:
+        outputs.set(ylabel=f"mean {scores}", title="Critic scores")
+    outputs.set(xlabel="epoch")
     for ax in (losses, outputs):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()

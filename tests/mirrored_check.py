@@ -18,6 +18,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 import keras  # noqa: E402
 
+from dcgan_tf.averaging import WeightAverage  # noqa: E402
 from dcgan_tf.config import TrainConfig  # noqa: E402
 from dcgan_tf.losses import Players, get_loss  # noqa: E402
 from dcgan_tf.models import make_discriminator, make_generator  # noqa: E402
@@ -25,7 +26,7 @@ from dcgan_tf.step import make_strategy, make_train_step  # noqa: E402
 from dcgan_tf.training import fit  # noqa: E402
 
 
-def one_step(strategy: tf.distribute.Strategy, images: np.ndarray, weights=None):
+def one_step(strategy: tf.distribute.Strategy, images: np.ndarray, loss: str, weights=None):
     keras.utils.set_random_seed(0)
     with strategy.scope():
         # Dropout off: each replica would otherwise draw its own masks. BatchNorm synchronised:
@@ -38,25 +39,31 @@ def one_step(strategy: tf.distribute.Strategy, images: np.ndarray, weights=None)
         optimizers = [keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3)]
         for optimizer, model in zip(optimizers, (generator, discriminator)):
             optimizer.build(model.trainable_variables)
+        averaged = make_generator(16, synchronized=True)  # the averaged generator, updated after the step
+        average = WeightAverage(generator, averaged, decay=0.99)
+        average.reset()
     start = (generator.get_weights(), discriminator.get_weights())
-    step = make_train_step(Players(generator, discriminator, *optimizers), get_loss("bce"), 0, strategy)
+    step = make_train_step(Players(generator, discriminator, *optimizers), get_loss(loss), 0, strategy, average)
     dataset = tf.data.Dataset.from_tensors((images, np.zeros(len(images), np.int32)))
     if strategy.num_replicas_in_sync > 1:
         dataset = strategy.experimental_distribute_dataset(dataset)
     outputs = step(*next(iter(dataset)))
-    return start, generator.get_weights() + discriminator.get_weights(), {k: float(v) for k, v in outputs.items()}
+    weights_after = generator.get_weights() + discriminator.get_weights() + averaged.get_weights()
+    return start, weights_after, {k: float(v) for k, v in outputs.items()}
 
 
 def compare_step() -> dict:
     images = np.random.default_rng(0).uniform(-1, 1, (8, 28, 28, 1)).astype(np.float32)
     mirrored = make_strategy("mirrored")
-    start, single_weights, single_out = one_step(tf.distribute.get_strategy(), images)
-    _, mirrored_weights, mirrored_out = one_step(mirrored, images, weights=start)
-    return {
-        "replicas": mirrored.num_replicas_in_sync,
-        "weight_diff": max(float(np.abs(a - b).max()) for a, b in zip(single_weights, mirrored_weights)),
-        "loss_diff": max(abs(single_out[k] - mirrored_out[k]) for k in single_out),
-    }
+    report = {"replicas": mirrored.num_replicas_in_sync}
+    for loss in ("bce", "wgan-gp"):  # both objectives, the averaged generator's weights included
+        start, single_weights, single_out = one_step(tf.distribute.get_strategy(), images, loss)
+        _, mirrored_weights, mirrored_out = one_step(mirrored, images, loss, weights=start)
+        diffs = [np.abs(a - b) for a, b in zip(single_weights, mirrored_weights)]
+        report[f"{loss}_weight_diff"] = max(float(d.max()) for d in diffs)
+        report[f"{loss}_differing_share"] = sum(int((d > 1e-5).sum()) for d in diffs) / sum(d.size for d in diffs)
+        report[f"{loss}_loss_diff"] = max(abs(single_out[k] - mirrored_out[k]) for k in single_out)
+    return report
 
 
 def resume_mirrored(run: str, data: str) -> dict:

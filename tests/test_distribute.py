@@ -29,8 +29,14 @@ def run_check(*args: str) -> dict:
 def test_mirrored_step_over_two_replicas_matches_one_device():
     report = run_check("step")
     assert report["replicas"] == 2
-    assert report["weight_diff"] <= MIRRORED_TOLERANCE, report
-    assert report["loss_diff"] <= MIRRORED_TOLERANCE, report
+    assert report["bce_weight_diff"] <= MIRRORED_TOLERANCE, report
+    for loss in ("bce", "wgan-gp"):
+        assert report[f"{loss}_loss_diff"] <= MIRRORED_TOLERANCE, report
+    # WGAN-GP: the losses match, but some of the generator's first-step gradients are ~0 up to
+    # rounding (the critic is nearly flat at initialisation), and Adam's first step moves such a
+    # weight by +-learning rate whichever sign the summation order gives it: measured ~2% of the
+    # weights. A real divergence (other noise, other interpolates) changes nearly all of them.
+    assert report["wgan-gp_differing_share"] <= 0.05, report
 
 
 def test_single_device_checkpoint_resumes_under_mirrored(mnist_path, tmp_path):

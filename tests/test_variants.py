@@ -122,6 +122,8 @@ def test_bad_variant_settings_are_refused(trained_run, mnist_path, tmp_path):
         TrainConfig(loss="wgan-gp", critic_steps=0)
     with pytest.raises(DcganError, match="--mixed-precision does not support --loss wgan-gp"):
         TrainConfig(loss="wgan-gp", mixed_precision=True)
+    with pytest.raises(DcganError, match="pass only one of them"):
+        TrainConfig(fresh=True, checkpoint="ckpt-4")
     config = TrainConfig(loss="wgan-gp")
     assert (config.critic_steps, config.beta1, config.beta2) == (5, 0.0, 0.9)  # the paper's defaults
     before = snapshot(trained_run)
@@ -144,7 +146,8 @@ def test_compare_writes_one_table_and_one_figure(small_data, evaluator_dir, refe
     table = (root / "comparison.md").read_text()
     rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
     assert set(rows) >= {"variant", "real training digits", "dense", "conditional"}
-    assert "%" in rows["conditional"].split("|")[7] and rows["dense"].split("|")[7].strip() == "-"  # digit accuracy
+    assert "%" in rows["conditional"].split("|")[8] and rows["dense"].split("|")[8].strip() == "-"  # digit accuracy
+    assert rows["dense"].split("|")[2].strip() == "2"  # epochs
     assert (root / "comparison.png").read_bytes().startswith(b"\x89PNG")
     assert [c.epoch for c in list_checkpoints(root / "dense")][-1] == 2  # each variant is an ordinary run
     assert main(argv) == 0  # again: nothing left to train, measured again
