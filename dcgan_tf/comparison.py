@@ -16,17 +16,16 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from dcgan_tf.checkpoints import load_generator
 from dcgan_tf.config import VARIANTS, TrainConfig, parse_variants
 from dcgan_tf.data import load_mnist
 from dcgan_tf.evaluation import Scores, evaluate_generator, evaluate_real, get_reference
-from dcgan_tf.files import atomic_write, ensure_writable, write_text
+from dcgan_tf.files import ensure_writable, write_text
 from dcgan_tf.models import build_models
 from dcgan_tf.sampling import sample_with_labels
 from dcgan_tf.training import HISTORY_FILE, fit, read_history
-from dcgan_tf.visualize import tile
+from dcgan_tf.visualize import save_figure, style_epoch_axes, tile
 
 TABLE_FILE = "comparison.md"
 FIGURE_FILE = "comparison.png"
@@ -137,13 +136,8 @@ def plot_comparison(results: list[VariantResult], path: str | Path, rows: int = 
         score_ax.plot(epochs, [row["classifier_score"] for row in rows], marker="o", color=f"C{i}", label=r.name)
     fid_ax.set(title="FID during training (2,000 samples, lower is better)", xlabel="epoch", yscale="log")
     score_ax.set(title="Classifier score during training (max 10)", xlabel="epoch", ylim=(0.9, 10.1))
-    for ax in (fid_ax, score_ax):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    return Path(path)
+    style_epoch_axes(fid_ax, score_ax)
+    return save_figure(fig, path, dpi=90)
 
 
 def describe(config: Any) -> str:

@@ -25,7 +25,6 @@ from typing import Any
 import keras
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from dcgan_tf import metrics
 from dcgan_tf.checkpoints import GENERATORS, CheckpointInfo, find_checkpoint, generate, list_checkpoints, load_generator
@@ -33,9 +32,10 @@ from dcgan_tf.config import GENERATOR_NAMES, read_saved_config
 from dcgan_tf.data import Mnist, load_mnist, to_model_range
 from dcgan_tf.errors import DcganError
 from dcgan_tf.evaluator import Evaluator, Recipe, cache_key, load_or_train_evaluator
-from dcgan_tf.files import atomic_write, ensure_writable, write_text
+from dcgan_tf.files import ensure_writable, write_text
 from dcgan_tf.models import is_conditional
 from dcgan_tf.sampling import noise_dim_of
+from dcgan_tf.visualize import save_figure, style_epoch_axes
 
 DEFAULT_SAMPLES = 10_000
 TRAINING_SAMPLES = 2_000  # per --eval-every evaluation: ~5 s on 2 CPU cores, FID biased up vs 10,000
@@ -260,12 +260,8 @@ def plot_metrics(rows: Sequence[dict[str, float]], path: str | Path, floor: dict
     shares.set(title="Mode coverage: predicted class shares", ylim=(0, None))
     for ax in (fid, score, pr, shares):
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    return Path(path)
+    style_epoch_axes(fid, score, pr, shares)
+    return save_figure(fig, path)
 
 
 def evaluate(config: Any) -> list[dict[str, Any]]:

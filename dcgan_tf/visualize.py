@@ -68,10 +68,20 @@ def plot_history(history: Sequence[dict[str, float]], path: str | Path, scores: 
     else:
         outputs.set(ylabel=f"mean {scores}", title="Critic scores")
     outputs.set(xlabel="epoch")
-    for ax in (losses, outputs):
+    style_epoch_axes(losses, outputs, legend_size="medium")
+    return save_figure(fig, path)
+
+
+def style_epoch_axes(*axes, legend_size: str = "small") -> None:
+    """Whole-epoch ticks, a light grid and a legend on each plot against epoch."""
+    for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend()
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=legend_size)
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
+    """Write a matplotlib figure as a PNG, atomically."""
     with atomic_write(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+        fig.savefig(tmp, dpi=dpi, format="png")
     return Path(path)
