@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -37,6 +38,7 @@ class VariantResult:
 
     name: str
     run_dir: Path
+    generator: keras.Model  # the averaged generator that was measured (and is drawn in the figure)
     epochs: int
     scores: Scores
     seconds_per_epoch: float
@@ -78,12 +80,14 @@ def compare(config: Any) -> list[VariantResult]:
 
 def _measure(name: str, run_dir: Path, train_config: TrainConfig, mnist, config: Any) -> VariantResult:
     reference = get_reference(mnist, config.evaluator_dir)
-    scores = evaluate_generator(load_generator(run_dir), reference, config.num_samples, config.seed)
+    generator = load_generator(run_dir)
+    scores = evaluate_generator(generator, reference, config.num_samples, config.seed)
     history = read_history(run_dir / HISTORY_FILE)
     generator, discriminator = build_models(train_config.model, train_config.noise_dim)
     return VariantResult(
         name=name,
         run_dir=run_dir,
+        generator=generator,
         epochs=len(history),
         scores=scores,
         seconds_per_epoch=float(np.mean([row["seconds"] for row in history])) if history else float("nan"),
@@ -122,7 +126,7 @@ def plot_comparison(results: list[VariantResult], path: str | Path, rows: int = 
     fig = Figure(figsize=(3.6 * max(len(results), 2), 6.5), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.2])
     for ax, r in zip(np.atleast_1d(top.subplots(1, len(results))), results):
-        images, labels = sample_with_labels(load_generator(r.run_dir), 10 * rows, seed=1)
+        images, labels = sample_with_labels(r.generator, 10 * rows, seed=1)
         if labels is not None:  # sorted by digit (rows of the same digit): make each row read 0 to 9
             images = images.reshape(10, rows, *images.shape[1:]).swapaxes(0, 1).reshape(images.shape)
         ax.imshow(tile(images, cols=10), cmap="gray")

@@ -75,14 +75,8 @@ def sample_with_labels(
     Raises `DcganError` for a ``digit`` outside 0-9, or any ``digit`` for an unconditional generator.
     """
     from dcgan_tf.checkpoints import generate
-    from dcgan_tf.models import is_conditional
 
-    if not is_conditional(generator):
-        if digit is not None:
-            raise DcganError(
-                "--digit needs a conditional model, and this run's generator is unconditional: "
-                "train one with --model conditional, or leave out --digit"
-            )
+    if not check_digit_for(generator, digit):
         return generate(generator, latent_noise(num, noise_dim_of(generator), seed)), None
     labels = digit_labels(num, digit)
     return generate(generator, latent_noise(len(labels), noise_dim_of(generator), seed), labels), labels
@@ -97,6 +91,20 @@ def digit_labels(num: int, digit: int | None) -> np.ndarray:
     if digit is not None:
         return np.full(num, digit, np.int32)
     return np.repeat(np.arange(10, dtype=np.int32), -(-num // 10))
+
+
+def check_digit_for(generator, digit: int | None) -> bool:
+    """Whether ``generator`` is conditional; raises `DcganError` if it is not but a ``digit`` was asked for."""
+    from dcgan_tf.models import is_conditional
+
+    if is_conditional(generator):
+        return True
+    if digit is not None:
+        raise DcganError(
+            "--digit needs a conditional model, and this run's generator is unconditional: "
+            "train one with --model conditional, or leave out --digit"
+        )
+    return False
 
 
 def check_digit(digit: int | None) -> None:
@@ -234,16 +242,13 @@ def walk_images(
     for walk ``i`` with None.
     """
     from dcgan_tf.checkpoints import generate
-    from dcgan_tf.models import is_conditional
 
     check_digit(digit)
     noise = latent_walks(num_walks, steps, noise_dim_of(generator), seed, method)  # (W, S, D)
     labels = None
-    if is_conditional(generator):
+    if check_digit_for(generator, digit):
         per_walk = np.arange(num_walks) % 10 if digit is None else np.full(num_walks, digit)
         labels = np.repeat(per_walk, steps)  # (W*S,) one label along each walk
-    elif digit is not None:
-        sample_with_labels(generator, 1, digit=digit)  # raises the one-line --digit error
     images = generate(generator, noise.reshape(num_walks * steps, -1), labels)  # (W*S, 28, 28, 1)
     return images.reshape(num_walks, steps, *images.shape[1:])
 
