@@ -1,8 +1,8 @@
 """Checkpoints: what a run saves to resume exactly, and restoring a trained generator for use.
 
 A checkpoint (``tf.train.Checkpoint``, numbered by the batches trained) holds both models and the
-averaged generator, both optimizers, the dropout random streams, the fixed sample noise, and the position in training
-(completed epochs, batches done in the current epoch, and that epoch's running sums). Together
+averaged generator, both optimizers, the dropout random streams, the fixed sample noise, the recipe's name, and the
+position in training (completed epochs, batches done in the current epoch, and that epoch's running sums). Together
 with the run's ``config.json`` that is everything needed to continue as if never stopped.
 """
 
@@ -29,10 +29,11 @@ CHECKPOINT_NAME = "ckpt"
 BEST_FILE = "best.json"  # which checkpoint scored the best FID so far (written by --eval-every runs)
 BEST = "best"  # the --checkpoint value that means "the one best.json names"
 # Checkpoint objects that runs of earlier versions did not save; a restore without them leaves them as built.
-OPTIONAL_OBJECTS = ("generator_ema",)
-# Position variables, as tf.train.Checkpoint stores them (name -> key in the checkpoint file).
+OPTIONAL_OBJECTS = ("generator_ema", "recipe")
+# Variables, as tf.train.Checkpoint stores them (name -> key in the checkpoint file).
 _EPOCH_KEY = "epoch/.ATTRIBUTES/VARIABLE_VALUE"
 _STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
+_RECIPE_KEY = "recipe/.ATTRIBUTES/VARIABLE_VALUE"
 # What reading a damaged checkpoint raises: a failed checksum is an OpError (DataLossError), a
 # truncated file an IndexError ("Read less bytes than requested").
 _READ_ERRORS = (tf.errors.OpError, ValueError, IndexError)
@@ -149,6 +150,14 @@ def list_checkpoints(directory: str | Path) -> list[CheckpointInfo]:
             epoch = step = -1
         infos.append(CheckpointInfo(path=path, name=Path(path).name, epoch=epoch, step=step))
     return infos
+
+
+def checkpoint_recipe(path: str) -> str | None:
+    """The ``--recipe`` the checkpoint at ``path`` was trained with (None if saved before recipes existed)."""
+    reader = tf.train.load_checkpoint(path)
+    if not reader.has_tensor(_RECIPE_KEY):
+        return None
+    return reader.get_tensor(_RECIPE_KEY).decode()
 
 
 def damage(path: str) -> str | None:

@@ -67,6 +67,7 @@ class Gan:
     generator_ema: keras.Model  # the averaged generator (see `averaging`); never trained directly
     average: WeightAverage  # keeps generator_ema the average of generator
     sample_noise: tf.Variable  # (NUM_EXAMPLES or NUM_CLASSES, noise_dim), fixed for the whole run
+    recipe: tf.Variable  # the --recipe name (a string), so a checkpoint says how it was trained
     epoch: tf.Variable = field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False))
     step: tf.Variable = field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False))
     # Running sums of METRICS and the seconds spent over the `step` batches of the unfinished epoch.
@@ -90,6 +91,7 @@ class Gan:
             "discriminator_optimizer": self.discriminator_optimizer,
             "dropout_state": random_state(self.discriminator),
             "sample_noise": self.sample_noise,
+            "recipe": self.recipe,
             "epoch": self.epoch,
             "step": self.step,
             "sums": self.sums,
@@ -135,6 +137,7 @@ def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = Non
         generator_ema=generator_ema,
         average=average,
         sample_noise=tf.Variable(noise.astype(np.float32)),
+        recipe=tf.Variable(config.recipe, trainable=False),
     )
 
 
@@ -158,14 +161,19 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     if resume is not None and chief and config.checkpoint is not None:
         _set_aside_later_checkpoints(run_dir, output_dir, resume)
     if resume is not None:
-        if "generator_ema" in store.restore(resume.path):
+        missing = store.restore(resume.path)
+        if "generator_ema" in missing:
             gan.average.reset()
             print(f"{resume.name} has no averaged generator (saved by an older version): it starts from the raw one")
+        gan.recipe.assign(config.recipe)  # checked against config.json already; older checkpoints lack it
         print(f"resuming from {resume.path} (epoch {int(gan.epoch)}, batch {int(gan.step)})")
     start = int(gan.epoch)
     history = read_history(output_dir / HISTORY_FILE, up_to_epoch=start)
     if start >= config.epochs:
         print(f"nothing to do: this run has trained {start} epochs; pass --epochs > {start} to continue")
+        return history
+    if _out_of_time(config, history):
+        print(f"nothing to do: this run has trained --max-minutes {config.max_minutes:g}; raise it to continue")
         return history
     write_text(checkpoint_dir / CONFIG_FILE, config.to_json())
 
@@ -187,13 +195,17 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
                 if chief:
                     _write_epoch_outputs(gan, output_dir, history, get_loss(config.loss).scores)
                 print(_summary(row, config.epochs), flush=True)
-                if new_best or (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+                out_of_time = _out_of_time(config, history)
+                if out_of_time or new_best or (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
                     saved = store.save(_global_step(gan))
                     print(f"saved {saved}")
                     if new_best:
                         best = _best_record(saved, row)
                         write_best(checkpoint_dir, best)
                         print(f"new best FID {row['fid']:.2f} (averaged generator): {saved}, recorded in {BEST_FILE}")
+                if out_of_time:
+                    print(f"--max-minutes {config.max_minutes:g} reached after epoch {epoch + 1}: stopping")
+                    break
                 if stop and epoch + 1 < config.epochs:  # the signal came during the epoch's last batch
                     raise Interrupted(
                         f"saved {store.save(_global_step(gan))} after epoch {epoch + 1}; run the same command to resume"
@@ -336,6 +348,11 @@ def _global_step(gan: Gan) -> int:
     # The discriminator steps on every batch (the generator, with --critic-steps N, on every Nth).
     # convert_to_numpy also reads a variable mirrored across replicas, which int() cannot.
     return int(keras.ops.convert_to_numpy(gan.discriminator_optimizer.iterations))
+
+
+def _out_of_time(config: TrainConfig, history: list[dict[str, float]]) -> bool:
+    """Whether the run's training time (epochs' seconds, evaluations excluded) has reached --max-minutes."""
+    return config.max_minutes is not None and sum(row["seconds"] for row in history) >= 60 * config.max_minutes
 
 
 def _evaluation_due(config: TrainConfig, epoch: int) -> bool:
