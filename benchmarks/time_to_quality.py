@@ -106,7 +106,7 @@ def read_run(run_dir: Path) -> dict:
 def _steps_per_epoch(saved: dict) -> int:
     from dcgan_tf.data import load_mnist, steps_per_epoch
 
-    count = saved.get("train_size") or len(load_mnist(saved["data"]).x_train)
+    count = saved.get("train_size") or len(load_mnist(saved["data"], saved.get("dataset", "mnist")).x_train)
     return steps_per_epoch(count, saved["batch_size"])
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dcgan_tf.config import VARIANTS, flag, parse_config, parse_variants, require_positive
+from dcgan_tf.config import DATASETS, VARIANTS, flag, parse_config, parse_variants, require_positive
 from dcgan_tf.errors import run_main
 
 DESCRIPTION = (
@@ -27,8 +27,9 @@ class CompareConfig:
 
     epochs: int = flag(5, "epochs of every variant", type=int)
     data: str | None = flag(
-        None, "MNIST .npz or IDX folder (default: download with keras.datasets.mnist)", metavar="PATH"
+        None, "the --dataset as .npz or IDX folder (default: download with keras.datasets)", metavar="PATH"
     )
+    dataset: str = flag("mnist", "mnist or fashion_mnist", choices=DATASETS)
     variants: str = flag(ALL_VARIANTS, "comma-separated variants to train and compare", metavar="LIST")
     root: str = flag("comparison", "folder that holds one run folder per variant and the results", metavar="DIR")
     train_size: int | None = flag(None, "train on the first N training images (default: all)", type=int, metavar="N")

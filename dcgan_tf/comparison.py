@@ -50,13 +50,14 @@ def compare(config: Any) -> list[VariantResult]:
     """Everything ``python -m dcgan_tf.compare`` does for a `CompareConfig`; returns one result per variant."""
     root = ensure_writable(config.root, "--root")
     names = parse_variants(config.variants)
-    mnist = load_mnist(config.data)
+    mnist = load_mnist(config.data, config.dataset)
     results = []
     for name in names:
         print(f"\n=== {name} ===", flush=True)
         run_dir = root / name
         train_config = TrainConfig(
             data=config.data,
+            dataset=config.dataset,
             epochs=config.epochs,
             train_size=config.train_size,
             batch_size=config.batch_size,
@@ -83,7 +84,7 @@ def _measure(name: str, run_dir: Path, train_config: TrainConfig, mnist, config:
     generator = load_generator(run_dir)
     scores = evaluate_generator(generator, reference, config.num_samples, config.seed)
     history = read_history(run_dir / HISTORY_FILE)
-    generator, discriminator = build_models(train_config.model, train_config.noise_dim)
+    _, discriminator = build_models(train_config.model, train_config.noise_dim)  # only counted
     return VariantResult(
         name=name,
         run_dir=run_dir,

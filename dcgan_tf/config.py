@@ -1,8 +1,8 @@
 """The run configuration: one frozen dataclass, its validation, and the argparse parser built from it.
 
 Every field is a command-line flag (``noise_dim`` -> ``--noise-dim``) and every flag is a field, so
-`config.json` beside the checkpoints records a run completely. This module imports no TensorFlow,
-so ``--help`` and flag errors are instant.
+`config.json` beside the checkpoints records a run completely. This module imports no TensorFlow
+(only NumPy, through `data`), so ``--help`` and flag errors are instant.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dcgan_tf.data import DATASETS as DATASET_INFO
 from dcgan_tf.errors import DcganError
 
 CONFIG_FILE = "config.json"
 
 # Registries of what a run can be built from; each name has its entry in data.py / models.py / losses.py.
-DATASETS = ("mnist",)
+DATASETS = tuple(DATASET_INFO)  # mnist, fashion_mnist
 MODELS = ("dcgan", "dense", "conditional")
 LOSSES = ("bce", "wgan-gp")
 # What --critic-steps, --beta1 and --beta2 are when not given, per loss: the tutorial's Adam for BCE,
@@ -101,11 +102,13 @@ class TrainConfig:
 
     data: str | None = flag(
         None,
-        "MNIST as a Keras-layout .npz (x_train, y_train, x_test, y_test) or a folder with the four "
-        "official IDX files (plain or .gz). Default: download with keras.datasets.mnist.load_data().",
+        "the --dataset as a Keras-layout .npz (x_train, y_train, x_test, y_test) or a folder with the four "
+        "official IDX files (plain or .gz). Default: download with keras.datasets.<dataset>.load_data().",
         metavar="PATH",
     )
-    dataset: str = flag("mnist", "which dataset the images are", choices=DATASETS)
+    dataset: str = flag(
+        "mnist", "mnist (handwritten digits) or fashion_mnist (Zalando's clothing images)", choices=DATASETS
+    )
     model: str = flag(
         "dcgan",
         "generator/discriminator pair: dcgan (the tutorial's), dense (fully connected), conditional "
@@ -171,6 +174,20 @@ class TrainConfig:
     output_dir: str | None = flag(
         None, "folder for epoch grids, dcgan.gif, history.csv, losses.png (default: --checkpoint-dir)", metavar="DIR"
     )
+    logdir: str | None = flag(
+        None,
+        "folder of the TensorBoard event files (losses every --log-every batches; per epoch both generators' grids, "
+        "images/s and --eval-every metrics; the hyperparameters); view with tensorboard --logdir DIR "
+        "(default: OUTPUT_DIR/logs)",
+        metavar="DIR",
+    )
+    log_every: int = flag(
+        10,
+        "read the losses back from the device every N batches (progress bar, NaN check, TensorBoard), not every "
+        "batch, so a GPU never waits",
+        type=int,
+        metavar="N",
+    )
     eval_every: int | None = flag(
         None,
         "every K epochs (and after the last) measure FID, classifier score, precision/recall and class shares "
@@ -196,7 +213,7 @@ class TrainConfig:
     dry_run: bool = flag(False, "train one batch, print its losses and write nothing (checks the setup)")
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "noise_dim", "checkpoint_every"):
+        for name in ("epochs", "batch_size", "noise_dim", "checkpoint_every", "log_every"):
             require_positive(name, getattr(self, name))
         if self.eval_every is not None:
             require_positive("eval_every", self.eval_every)
@@ -238,6 +255,8 @@ class TrainConfig:
             raise DcganError(f"--learning-rate must be a positive number (got {self.learning_rate})")
         if self.output_dir is None:  # resolve now so config.json records where outputs went
             object.__setattr__(self, "output_dir", self.checkpoint_dir)
+        if self.logdir is None:
+            object.__setattr__(self, "logdir", str(Path(self.output_dir) / "logs"))
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"

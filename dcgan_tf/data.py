@@ -1,5 +1,8 @@
-"""Reading MNIST (Keras download, Keras-layout ``.npz``, or the official IDX files), scaling it to
-[-1, 1], and the ``tf.data`` pipeline that feeds training batches.
+"""Reading MNIST or Fashion-MNIST (Keras download, Keras-layout ``.npz``, or the official IDX files),
+scaling it to [-1, 1], and the ``tf.data`` pipeline that feeds training batches.
+
+Both datasets share one layout: 28x28 uint8 images in ten classes, the same IDX file names. `DATASETS`
+holds what differs (Keras' downloader, display name, class names).
 
 The pipeline is a pure function of ``(seed, epoch)``: each epoch's shuffle order is derived from
 them, so a run resumed in the middle of an epoch sees exactly the batches it would have seen.
@@ -8,6 +11,7 @@ them, so a run resumed in the middle of an epoch sees exactly the batches it wou
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,52 +31,82 @@ IDX_FILES = {
 
 
 @dataclass(frozen=True)
+class DatasetInfo:
+    """What one dataset of the MNIST layout is called and how its classes are named."""
+
+    title: str  # as printed: "MNIST", "Fashion-MNIST"
+    class_names: tuple[str, ...]  # label i is class_names[i]
+    item: str  # what one image is, for messages: "digit", "image"
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo("MNIST", tuple("0123456789"), "digit"),
+    "fashion_mnist": DatasetInfo(
+        "Fashion-MNIST",
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        "image",
+    ),
+}
+
+
+@dataclass(frozen=True)
 class Mnist:
-    """The four MNIST arrays as stored: uint8 images (N, 28, 28) and uint8 labels (N,)."""
+    """The four arrays of an MNIST-layout dataset as stored: uint8 images (N, 28, 28), uint8 labels (N,)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    dataset: str = "mnist"  # a key of DATASETS
+
+    @property
+    def info(self) -> DatasetInfo:
+        return DATASETS[self.dataset]
 
 
-def load_mnist(path: str | Path | None = None) -> Mnist:
-    """Load MNIST from ``path`` (an ``.npz`` file or an IDX folder), or download it when None."""
+def load_mnist(path: str | Path | None = None, dataset: str = "mnist") -> Mnist:
+    """Load ``dataset`` (MNIST or Fashion-MNIST) from ``path`` (an ``.npz`` file or an IDX folder), or
+    download it with Keras when ``path`` is None."""
+    if dataset not in DATASETS:
+        raise DcganError(f"unknown --dataset {dataset!r}: choose from {', '.join(DATASETS)}")
+    title = DATASETS[dataset].title
     if path is None:
-        arrays = _download()
-        source = "keras.datasets.mnist"
+        arrays = _download(dataset)
+        source = f"keras.datasets.{dataset}"
     else:
         path = Path(path)
         if path.is_dir():
-            arrays = _read_idx_folder(path)
+            arrays = _read_idx_folder(path, title)
         elif path.is_file():
-            arrays = _read_npz(path)
+            arrays = _read_npz(path, title)
         else:
-            raise DcganError(f"--data {path} does not exist: give the path of an MNIST .npz file or IDX folder")
+            raise DcganError(f"--data {path} does not exist: give the path of a {title} .npz file or IDX folder")
         source = str(path)
-    return _validated(arrays, source)
+    return _validated(arrays, source, dataset)
 
 
-def _download() -> dict[str, np.ndarray]:
+def _download(dataset: str) -> dict[str, np.ndarray]:
     import keras  # imported here so that reading local files never needs Keras
 
+    load_data: Callable = getattr(keras.datasets, dataset).load_data
     try:
-        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+        (x_train, y_train), (x_test, y_test) = load_data()
     except Exception as err:  # noqa: BLE001 - any network or cache failure means the same to the user
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DcganError(
-            f"could not download MNIST ({reason}): pass --data PATH with a local mnist.npz or a folder of IDX files"
+            f"could not download {DATASETS[dataset].title} ({reason}): pass --data PATH with a local .npz "
+            "or a folder of the four IDX files"
         ) from None
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+def _read_npz(path: Path, title: str) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [key for key in NPZ_KEYS if key not in npz.files]
             if missing:
                 raise DcganError(
-                    f"{path} lacks {', '.join(missing)}: --data needs a Keras-layout MNIST .npz "
+                    f"{path} lacks {', '.join(missing)}: --data needs a Keras-layout {title} .npz "
                     f"with {', '.join(NPZ_KEYS)}"
                 )
             return {key: npz[key] for key in NPZ_KEYS}
@@ -84,13 +118,13 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         ) from None
 
 
-def _read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
+def _read_idx_folder(folder: Path, title: str) -> dict[str, np.ndarray]:
     arrays = {}
     for key, name in IDX_FILES.items():
         candidates = [folder / name, folder / f"{name}.gz"]
         found = next((p for p in candidates if p.is_file()), None)
         if found is None:
-            raise DcganError(f"{folder} has no {name} (or {name}.gz): --data needs the four official MNIST IDX files")
+            raise DcganError(f"{folder} has no {name} (or {name}.gz): --data needs the four official {title} IDX files")
         arrays[key] = read_idx(found)
     return arrays
 
@@ -105,10 +139,10 @@ def read_idx(path: str | Path) -> np.ndarray:
     # Header: two zero bytes, a type code (0x08 = unsigned byte), the number of dimensions, then
     # one big-endian uint32 per dimension.
     if len(raw) < 4 or raw[0:2] != b"\x00\x00" or raw[2] != 0x08:
-        raise DcganError(f"{path} is not an IDX file of unsigned bytes: re-download the official MNIST files")
+        raise DcganError(f"{path} is not an IDX file of unsigned bytes: re-download the official IDX files")
     header = 4 + 4 * raw[3]
     if len(raw) < header:
-        raise DcganError(f"{path} is truncated inside its header: re-download the official MNIST files")
+        raise DcganError(f"{path} is truncated inside its header: re-download the official IDX files")
     shape = tuple(int(d) for d in np.frombuffer(raw[4:header], dtype=">u4"))
     data = np.frombuffer(raw[header:], dtype=np.uint8)
     if data.size != int(np.prod(shape)):
@@ -116,7 +150,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     return data.reshape(shape)
 
 
-def _validated(arrays: dict[str, np.ndarray], source: str) -> Mnist:
+def _validated(arrays: dict[str, np.ndarray], source: str, dataset: str) -> Mnist:
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
@@ -128,7 +162,7 @@ def _validated(arrays: dict[str, np.ndarray], source: str) -> Mnist:
                 f"{source}: x_{split} has {len(x)} images but y_{split} has shape {y.shape}: "
                 "the file is incomplete; re-download it"
             )
-    return Mnist(**{key: arrays[key] for key in NPZ_KEYS})
+    return Mnist(**{key: arrays[key] for key in NPZ_KEYS}, dataset=dataset)
 
 
 def to_model_range(images: np.ndarray) -> np.ndarray:

@@ -34,15 +34,18 @@ class EvaluateConfig:
     )
     data: str | None = flag(
         None,
-        "MNIST .npz or IDX folder whose test split is the reference and whose training split trains the "
-        "evaluator (default: the --data the run was trained on, from its config.json)",
+        "the run's dataset as .npz or IDX folder, whose test split is the reference and whose training split "
+        "trains the evaluator (default: the --data the run was trained on, from its config.json)",
         metavar="PATH",
     )
     json: str | None = flag(
         None, "also write the metrics as JSON (a list with --all-checkpoints or --generator both)", metavar="FILE"
     )
     plot: str | None = flag(
-        None, "where --all-checkpoints draws metrics against epoch (default: DIR/metrics.png)", metavar="FILE"
+        None,
+        "a PNG to draw: with --all-checkpoints the metrics against epoch (default: DIR/metrics.png), otherwise "
+        "each class's share of the samples, by class name (none by default)",
+        metavar="FILE",
     )
     evaluator_dir: str | None = flag(
         None,

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from dcgan_tf import metrics
 from dcgan_tf.checkpoints import GENERATORS, CheckpointInfo, find_checkpoint, generate, list_checkpoints, load_generator
 from dcgan_tf.config import GENERATOR_NAMES, read_saved_config
-from dcgan_tf.data import Mnist, load_mnist, to_model_range
+from dcgan_tf.data import DATASETS, Mnist, load_mnist, to_model_range
 from dcgan_tf.errors import DcganError
 from dcgan_tf.evaluator import Evaluator, Recipe, cache_key, load_or_train_evaluator
 from dcgan_tf.files import ensure_writable, write_text
@@ -40,6 +40,7 @@ from dcgan_tf.visualize import save_figure, style_epoch_axes
 DEFAULT_SAMPLES = 10_000
 TRAINING_SAMPLES = 2_000  # per --eval-every evaluation: ~5 s on 2 CPU cores, FID biased up vs 10,000
 PLOT_FILE = "metrics.png"
+DIGITS = DATASETS["mnist"].class_names
 # The flat history.csv columns `training_metrics` returns, in this order (conditional models add
 # digit_accuracy).
 METRIC_COLUMNS = ("fid", "classifier_score", "precision", "recall", "min_class_share", "max_class_share")
@@ -194,23 +195,47 @@ def training_metrics(
     return evaluate_generator(generator, get_reference(mnist, evaluator_dir), num_samples).columns()
 
 
-def format_table(rows: Sequence[tuple[str, str, Scores]]) -> str:
-    """A fixed-width table, one line per (label, epoch, scores)."""
+def format_table(rows: Sequence[tuple[str, str, Scores]], class_names: Sequence[str] = DIGITS) -> str:
+    """A fixed-width table, one line per (label, epoch, scores); the rarest and commonest class named."""
     header = (
-        f"{'':<30}{'epoch':>7}{'FID':>10}{'class score':>13}{'precision':>11}{'recall':>8}{'class share min-max':>22}"
+        f"{'':<30}{'epoch':>7}{'FID':>10}{'class score':>13}{'precision':>11}{'recall':>8}"
+        f"{'class share: smallest - largest':>40}"
     )
     lines = [header, "-" * len(header)]
     for label, epoch, s in rows:
-        shares = f"{min(s.class_histogram):.1%} - {max(s.class_histogram):.1%}"
         lines.append(
             f"{label:<30}{epoch:>7}{s.fid:>10.2f}{s.classifier_score:>13.2f}{s.precision:>11.3f}{s.recall:>8.3f}"
-            f"{shares:>22}"
+            f"{class_share_range(s, class_names):>40}"
         )
-    for label, _, s in rows:  # conditional generators: were the requested digits drawn?
+    for label, _, s in rows:  # conditional generators: were the requested classes drawn?
         if s.digit_accuracy is not None:
-            per_class = ", ".join(f"{d}: {share:.0%}" for d, share in enumerate(s.digit_accuracy_per_class))
-            lines.append(f"{label}: requested digit recognised in {s.digit_accuracy:.1%} of samples ({per_class})")
+            per_class = ", ".join(
+                f"{name}: {share:.0%}" for name, share in zip(class_names, s.digit_accuracy_per_class)
+            )
+            lines.append(f"{label}: requested class recognised in {s.digit_accuracy:.1%} of samples ({per_class})")
     return "\n".join(lines)
+
+
+def class_share_range(scores: Scores, class_names: Sequence[str] = DIGITS) -> str:
+    """``5.6% Sandal - 15.9% Bag``: the smallest and largest predicted class share, with the classes' names."""
+    shares = np.asarray(scores.class_histogram)
+    low, high = int(shares.argmin()), int(shares.argmax())
+    return f"{shares[low]:.1%} {class_names[low]} - {shares[high]:.1%} {class_names[high]}"
+
+
+def plot_class_shares(rows: Sequence[tuple[str, Scores]], class_names: Sequence[str], path: str | Path) -> Path:
+    """Bars of each predicted class's share, one group per class (named), one bar per (label, scores)."""
+    fig = Figure(figsize=(max(8, 1.2 * len(class_names)), 4), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / len(rows)
+    for i, (label, scores) in enumerate(rows):
+        x = np.arange(len(class_names)) + (i - (len(rows) - 1) / 2) * width
+        ax.bar(x, scores.class_histogram, width, label=label, color=f"C{i}")
+    ax.axhline(1 / len(class_names), color="gray", linewidth=0.8, linestyle=":")
+    ax.set_xticks(np.arange(len(class_names)), class_names, rotation=30 if max(map(len, class_names)) > 2 else 0)
+    ax.set(title="Which classes the evaluator sees in the samples (ideal: equal shares)", ylabel="share of samples")
+    ax.legend(fontsize="small")
+    return save_figure(fig, path)
 
 
 LEGEND = (
@@ -220,7 +245,9 @@ LEGEND = (
 )
 
 
-def plot_metrics(rows: Sequence[dict[str, float]], path: str | Path, floor: dict[str, float] | None = None) -> Path:
+def plot_metrics(
+    rows: Sequence[dict[str, float]], path: str | Path, floor: dict[str, float] | None = None, title: str = "MNIST"
+) -> Path:
     """Plot `METRIC_COLUMNS` against epoch as a 2x2 PNG; ``floor`` (real digits' columns) as dashed lines.
 
     ``rows`` are dicts with ``epoch`` and the metric columns, e.g. ``history.csv`` rows (rows without
@@ -246,7 +273,7 @@ def plot_metrics(rows: Sequence[dict[str, float]], path: str | Path, floor: dict
             ax.axhline(floor[column], color=color, linestyle="--", linewidth=1, label=f"{label}, real digits")
 
     draw(fid, "fid", "FID", "C0")
-    fid.set(title="MNIST FID (lower is better)", ylabel="Frechet distance")
+    fid.set(title=f"{title} FID (lower is better)", ylabel="Frechet distance")
     if rows and min(r["fid"] for r in rows) > 0:
         fid.set_yscale("log")  # early epochs are orders of magnitude worse than late ones
     draw(score, "classifier_score", "classifier score", "C1")
@@ -273,14 +300,16 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
     if json_path is not None:
         ensure_writable(json_path.parent, "--json")
     plot_path = Path(config.plot) if config.plot else checkpoint_dir / PLOT_FILE
-    if config.all_checkpoints:
+    if config.all_checkpoints or config.plot:
         ensure_writable(plot_path.parent, "--plot")
 
-    data_path = config.data if config.data is not None else (read_saved_config(checkpoint_dir) or {}).get("data")
-    mnist = load_mnist(data_path)
+    saved = read_saved_config(checkpoint_dir) or {}
+    data_path = config.data if config.data is not None else saved.get("data")
+    mnist = load_mnist(data_path, saved.get("dataset", "mnist"))
+    info = mnist.info
     print(
-        f"data: {data_path or 'keras.datasets.mnist'} ({len(mnist.x_train):,} training, "
-        f"{len(mnist.x_test):,} test digits)",
+        f"data: {info.title}, {data_path or 'keras.datasets.' + mnist.dataset} ({len(mnist.x_train):,} training, "
+        f"{len(mnist.x_test):,} test {info.item}s)",
         flush=True,
     )
     evaluator = load_or_train_evaluator(mnist, config.evaluator_dir, retrain=config.retrain_evaluator)
@@ -301,11 +330,13 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
             records.append(scores.record(info.name, info.epoch, which))
 
     print(
-        f"\n{config.num_samples:,} generated digits vs the {len(mnist.x_test):,} test digits "
+        f"\n{config.num_samples:,} generated {info.item}s vs the {len(mnist.x_test):,} test {info.item}s "
         f"(precision/recall k={config.k}); {evaluator.describe()}"
     )
-    print(format_table(rows))
+    print(format_table(rows, info.class_names))
     print(LEGEND)
+    if config.plot and not config.all_checkpoints:
+        print(f"wrote {plot_class_shares([(label, s) for label, _, s in rows], info.class_names, plot_path)}")
     if json_path is not None:
         payload = records if len(records) > 1 or config.all_checkpoints else records[0]
         write_text(json_path, json.dumps(payload, indent=2) + "\n")
@@ -317,7 +348,7 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
             by_epoch.setdefault(record["epoch"], {"epoch": record["epoch"]}).update(
                 {prefix + k: v for k, v in scores.columns().items()}
             )
-        print(f"wrote {plot_metrics(list(by_epoch.values()), plot_path, floor=floor.columns())}")
+        print(f"wrote {plot_metrics(list(by_epoch.values()), plot_path, floor=floor.columns(), title=info.title)}")
     return records
 
 

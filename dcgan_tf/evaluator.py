@@ -1,4 +1,4 @@
-"""The evaluator network: a small MNIST classifier CNN whose features and predictions the metrics use.
+"""The evaluator network: a small classifier CNN whose features and predictions the metrics use.
 
 FID needs an image embedding and the Inception score a classifier; for MNIST the literature (TF-GAN's
 ``mnist_frechet_distance`` / ``mnist_score``) uses a small MNIST classifier instead of Inception. This
@@ -6,10 +6,10 @@ project trains its own, never downloads one: a fixed architecture and recipe, fi
 the training split of the data in use (never the test split, which the metrics compare against).
 
 Caching: a trained evaluator is saved as ``evaluator-<key>.keras`` plus ``evaluator-<key>.json``
-(test accuracy, recipe, data source) in a cache folder, by default ``$XDG_CACHE_HOME/dcgan_tf`` or
-``~/.cache/dcgan_tf``. ``<key>`` is a hash of the MNIST arrays, the recipe and `EVALUATOR_VERSION`, so
+(dataset, test accuracy, recipe, data source) in a cache folder, by default ``$XDG_CACHE_HOME/dcgan_tf`` or
+``~/.cache/dcgan_tf``. ``<key>`` is a hash of the dataset's arrays, the recipe and `EVALUATOR_VERSION`, so
 every run on the same data is measured by the *same* network (numbers stay comparable between runs),
-and other data or another recipe gets its own evaluator instead of a stale one.
+and other data (Fashion-MNIST, another subset) or another recipe gets its own evaluator instead of a stale one.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from dcgan_tf.data import Mnist, to_model_range
+from dcgan_tf.data import DATASETS, Mnist, to_model_range
 from dcgan_tf.errors import DcganError
 from dcgan_tf.files import atomic_write, ensure_writable, write_text
 
@@ -98,9 +98,11 @@ class Evaluator:
     def describe(self) -> str:
         """One line: which evaluator, how accurate, trained on how many digits."""
         where = f" ({self.path})" if self.path else ""
+        dataset = DATASETS[self.info.get("dataset", "mnist")]
         return (
-            f"evaluator{where}: test accuracy {self.test_accuracy:.2%} on {self.info['test_images']:,} test digits, "
-            f"trained on {self.info['train_images']:,} training digits"
+            f"{dataset.title} evaluator{where}: test accuracy {self.test_accuracy:.2%} on "
+            f"{self.info['test_images']:,} test {dataset.item}s, trained on {self.info['train_images']:,} training "
+            f"{dataset.item}s"
         )
 
     def features_and_probs(self, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> tuple[np.ndarray, np.ndarray]:
@@ -223,6 +225,7 @@ def train_evaluator(mnist: Mnist, recipe: Recipe | None = None, verbose: bool = 
     evaluator = Evaluator(model, {})
     accuracy = evaluator.accuracy(to_model_range(mnist.x_test), mnist.y_test)
     evaluator.info.update(
+        dataset=mnist.dataset,
         test_accuracy=accuracy,
         test_images=len(mnist.x_test),
         train_images=len(x),

@@ -38,6 +38,7 @@ from dcgan_tf.checkpoints import (
     write_best,
 )
 from dcgan_tf.config import CONFIG_FILE, TrainConfig, read_saved_config
+from dcgan_tf.dashboard import Dashboard, truncate_after
 from dcgan_tf.errors import DcganError, Interrupted
 from dcgan_tf.files import archive_contents, archive_folder, ensure_writable, write_text
 from dcgan_tf.losses import METRICS, Players, get_loss
@@ -144,7 +145,7 @@ def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = Non
 def fit(config: TrainConfig) -> list[dict[str, float]]:
     """Train (or resume training) as ``config`` says; returns the history, one dict per epoch."""
     print("dcgan_tf training with:\n" + config.describe(), flush=True)
-    mnist = data.load_mnist(config.data)
+    mnist = data.load_mnist(config.data, config.dataset)
     images = data.training_images(mnist, config.train_size)
     labels = tf.constant(data.training_labels(mnist, config.train_size))
     if config.dry_run:
@@ -176,6 +177,7 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
         print(f"nothing to do: this run has trained --max-minutes {config.max_minutes:g}; raise it to continue")
         return history
     write_text(checkpoint_dir / CONFIG_FILE, config.to_json())
+    dashboard = _open_dashboard(config, gan, resumed=resume is not None) if chief else Dashboard(None)
 
     train_step = gan.make_step(config, strategy)
     images = tf.constant(images)  # the whole training set, gathered into batches by index
@@ -184,7 +186,9 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     try:
         with _stop_requests() as stop:
             for epoch in range(start, config.epochs):
-                row = _train_epoch(config, gan, store, train_step, strategy, (images, labels), epoch, num_steps, stop)
+                row = _train_epoch(
+                    config, gan, store, train_step, strategy, (images, labels), epoch, num_steps, stop, dashboard
+                )
                 history.append(row)
                 # Every task evaluates (same weights and best.json, same numbers), so all take part in a
                 # best save, which is collective under multi-worker training.
@@ -193,7 +197,8 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
                     row.update(_quality(gan, mnist, config))
                     new_best = math.isfinite(row["fid"]) and (best is None or row["fid"] < best["fid"])
                 if chief:
-                    _write_epoch_outputs(gan, output_dir, history, get_loss(config.loss).scores)
+                    _write_epoch_outputs(gan, output_dir, history, get_loss(config.loss).scores, mnist.info.title)
+                    _log_epoch(dashboard, gan, row, num_steps * config.batch_size)
                 print(_summary(row, config.epochs), flush=True)
                 out_of_time = _out_of_time(config, history)
                 if out_of_time or new_best or (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
@@ -213,9 +218,35 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
         if chief:
             _print_where_to_sample(checkpoint_dir, store.latest, best)
     finally:
+        dashboard.close()
         if chief:
             _write_gif(output_dir, int(gan.epoch))
     return history
+
+
+def _open_dashboard(config: TrainConfig, gan: Gan, resumed: bool) -> Dashboard:
+    """The run's TensorBoard writer; events past the restored position (a crash's leftovers) are set aside."""
+    logdir = Path(config.logdir)
+    moved = truncate_after(logdir, _global_step(gan) if resumed else -1)
+    if moved:
+        print(f"TensorBoard: events past batch {_global_step(gan)} moved to {moved[0].parent}; copies end there")
+    dashboard = Dashboard(logdir)
+    if not resumed:
+        dashboard.hyperparameters(config)
+    print(f"TensorBoard: tensorboard --logdir {logdir}", flush=True)
+    return dashboard
+
+
+def _log_epoch(dashboard: Dashboard, gan: Gan, row: dict[str, float], images_per_epoch: int) -> None:
+    """The epoch's dashboard entries: both generators' fixed-noise grids, speed, and any quality metrics."""
+    step = _global_step(gan)
+    metrics = {k: v for k, v in row.items() if k not in HISTORY_COLUMNS}
+    dashboard.scalars(step, {"images_per_second": images_per_epoch / row["seconds"], **metrics}, "epoch")
+    grids = {
+        "averaged_generator": gan.epoch_grid(),
+        "raw_generator": grid_images(gan.generator, gan.sample_noise.numpy()),
+    }
+    dashboard.images(step, {name: visualize.tile(images, cols) for name, (images, cols) in grids.items()})
 
 
 def _set_aside_later_checkpoints(run_dir: Path, output_dir: Path, resume: CheckpointInfo) -> None:
@@ -278,6 +309,7 @@ def _prepare_folders(config: TrainConfig) -> tuple[Path, Path]:
             moved = archive_contents(folder)
             if moved:
                 print(f"--fresh: moved the previous run in {folder} to {moved}")
+        ensure_writable(config.logdir, "--logdir")
         return checkpoint_dir, output_dir
     has_checkpoint = tf.train.latest_checkpoint(str(checkpoint_dir)) is not None
     saved = read_saved_config(checkpoint_dir)
@@ -292,36 +324,51 @@ def _prepare_folders(config: TrainConfig) -> tuple[Path, Path]:
             f"{checkpoint_dir} holds a run with {', '.join(conflicts)}: repeat its settings to resume, "
             "or use --fresh (moves it to archive/) or another --checkpoint-dir"
         )
+    ensure_writable(config.logdir, "--logdir")
     return checkpoint_dir, output_dir
 
 
-def _train_epoch(config, gan, store, train_step, strategy, dataset, epoch, num_steps, stop) -> dict[str, float]:
+def _train_epoch(config, gan, store, train_step, strategy, dataset, epoch, num_steps, stop, dashboard):
     """Run one epoch's remaining batches; returns its history row. Updates gan.epoch at the end.
 
     The generator is updated on every ``--critic-steps``-th batch of the run (counted across epochs).
+    The step's metrics stay on the device and are read back once per ``--log-every`` batches (one
+    transfer per window, so a GPU never waits on Python); the NaN check runs on each window, before
+    anything of the epoch is saved.
     """
     first = int(gan.step)
     sums = gan.sums.numpy()  # a resumed half-epoch carries its running sums over
     print(f"Epoch {epoch + 1}/{config.epochs}")
     bar = keras.utils.Progbar(num_steps, stateful_metrics=METRICS, interval=0.5 if sys.stdout.isatty() else 30)
+    learning_rates = {
+        "generator_learning_rate": _read(gan.generator_optimizer.learning_rate),
+        "discriminator_learning_rate": _read(gan.discriminator_optimizer.learning_rate),
+    }
     started = time.perf_counter()
     done = first
+    window = []  # (4,) metric tensors of the batches since the last read-back, still on the device
     batches = data.make_dataset(*dataset, config.batch_size, config.seed, epoch, skip_batches=first)
     if strategy.num_replicas_in_sync > 1 or config.strategy != "default":
         batches = strategy.experimental_distribute_dataset(batches)  # splits each global batch
     for images, labels in batches:
         update_generator = (epoch * num_steps + done + 1) % config.critic_steps == 0
         outputs = train_step(images, labels, update_generator)
-        values = [float(outputs[name]) for name in METRICS]
-        if not all(math.isfinite(v) for v in values):
+        window.append(tf.stack([tf.cast(outputs[name], tf.float32) for name in METRICS]))
+        done += 1
+        if len(window) < config.log_every and done < num_steps and not stop:
+            continue
+        values = tf.stack(window).numpy()  # (n, 4): the window's only device-to-host transfer
+        if not np.isfinite(values).all():
             print(flush=True)  # end the progress bar's line
+            bad = done - len(window) + 1 + int(np.argmax(~np.isfinite(values).all(axis=1)))
             raise DcganError(
-                f"losses became NaN/inf at epoch {epoch + 1}, batch {done + 1}; nothing from this epoch was saved "
+                f"losses became NaN/inf at epoch {epoch + 1}, batch {bad}; nothing from this epoch was saved "
                 f"(last checkpoint: {store.latest or 'none yet'}): lower --learning-rate, or resume to retry"
             )
-        sums[:4] += values
-        done += 1
+        window = []
+        sums[:4] += values.sum(axis=0)
         bar.update(done, values=list(zip(METRICS, sums[:4] / done)))
+        dashboard.scalars(_global_step(gan), {**_named_means(values), **learning_rates}, "steps")
         if stop and done < num_steps:
             print(flush=True)
             _save_position(gan, epoch, done, sums, time.perf_counter() - started)
@@ -335,6 +382,19 @@ def _train_epoch(config, gan, store, train_step, strategy, dataset, epoch, num_s
     return dict(zip(HISTORY_COLUMNS, [epoch + 1, *means.tolist(), float(sums[4])]))
 
 
+# The dashboard's names of METRICS.
+DASHBOARD_NAMES = {"g_loss": "generator_loss", "d_loss": "discriminator_loss", "d_real": "d_real", "d_fake": "d_fake"}
+
+
+def _named_means(values: np.ndarray) -> dict[str, float]:
+    return {DASHBOARD_NAMES[name]: float(mean) for name, mean in zip(METRICS, values.mean(axis=0))}
+
+
+def _read(variable) -> float:
+    # convert_to_numpy also reads a variable mirrored across replicas, which float() cannot.
+    return float(keras.ops.convert_to_numpy(variable))
+
+
 def _save_position(gan: Gan, epoch: int, step: int, sums: np.ndarray, extra_seconds: float) -> None:
     sums = np.array(sums, dtype=np.float64)
     sums[4] += extra_seconds
@@ -346,8 +406,7 @@ def _save_position(gan: Gan, epoch: int, step: int, sums: np.ndarray, extra_seco
 def _global_step(gan: Gan) -> int:
     """The number of batches trained so far, which names checkpoints (one per training position)."""
     # The discriminator steps on every batch (the generator, with --critic-steps N, on every Nth).
-    # convert_to_numpy also reads a variable mirrored across replicas, which int() cannot.
-    return int(keras.ops.convert_to_numpy(gan.discriminator_optimizer.iterations))
+    return int(_read(gan.discriminator_optimizer.iterations))
 
 
 def _out_of_time(config: TrainConfig, history: list[dict[str, float]]) -> bool:
@@ -369,7 +428,7 @@ def _quality(gan: Gan, mnist: data.Mnist, config: TrainConfig) -> dict[str, floa
     return row
 
 
-def _write_epoch_outputs(gan: Gan, output_dir: Path, history: list[dict[str, float]], scores: str) -> None:
+def _write_epoch_outputs(gan: Gan, output_dir: Path, history: list[dict[str, float]], scores: str, title: str) -> None:
     epoch = int(gan.epoch)
     images, cols = gan.epoch_grid()
     visualize.save_grid(images, output_dir / epoch_image_name(epoch), cols=cols)
@@ -379,7 +438,7 @@ def _write_epoch_outputs(gan: Gan, output_dir: Path, history: list[dict[str, flo
         from dcgan_tf.evaluation import PLOT_FILE as METRICS_PLOT
         from dcgan_tf.evaluation import plot_metrics
 
-        plot_metrics(history, output_dir / METRICS_PLOT)
+        plot_metrics(history, output_dir / METRICS_PLOT, title=title)
 
 
 def _write_gif(output_dir: Path, last_epoch: int) -> None:

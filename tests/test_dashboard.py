@@ -1,0 +1,113 @@
+"""TensorBoard: the event files training writes, read back; resuming does not repeat steps; the real server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from conftest import tiny_flags
+
+from dcgan_tf.config import TrainConfig
+from dcgan_tf.training import fit
+
+STEP_TAGS = {
+    "steps/generator_loss",
+    "steps/discriminator_loss",
+    "steps/d_real",
+    "steps/d_fake",
+    "steps/generator_learning_rate",
+    "steps/discriminator_learning_rate",
+}
+
+
+def read_events(logdir: Path) -> dict[str, list[tuple[int, object]]]:
+    """Every summary value in ``logdir``'s own event files (not archived ones): tag -> [(step, value)]."""
+    import tensorflow as tf
+
+    found = defaultdict(list)
+    for path in sorted(logdir.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                found[value.tag].append((event.step, value))
+    return found
+
+
+def test_events_hold_losses_images_and_metrics_and_a_resume_repeats_no_step(
+    small_data, evaluator_dir, reference, tmp_path
+):
+    run = tmp_path / "run"
+    # 256 images / batch 64 = 4 batches an epoch; losses every 2 batches; evaluated at epoch 3.
+    flags = tiny_flags(small_data, run, epochs=3, checkpoint_every=2, log_every=2, eval_every=3)
+    fit(TrainConfig(**flags, evaluator_dir=str(evaluator_dir)))
+    first = read_events(run / "logs")
+    assert STEP_TAGS <= set(first)
+    assert [step for step, _ in first["steps/generator_loss"]] == [2, 4, 6, 8, 10, 12]
+    for name in ("averaged_generator", "raw_generator"):  # one image per epoch, at the epoch's last batch
+        assert [step for step, _ in first[f"epoch/{name}"]] == [4, 8, 12]
+        assert first[f"epoch/{name}"][0][1].metadata.plugin_data.plugin_name == "images"
+    assert [step for step, _ in first["epoch/images_per_second"]] == [4, 8, 12]
+    assert [step for step, _ in first["epoch/fid"]] == [12] and "epoch/raw_fid" in first
+    assert "_hparams_/session_start_info" in first  # the HParams plugin's record of the run's settings
+
+    # A crash after the step-8 checkpoint: its later checkpoint is lost, the events past step 8 remain.
+    for file in run.glob("ckpt-12.*"):
+        file.unlink()
+    fit(TrainConfig(**flags, evaluator_dir=str(evaluator_dir)))
+    resumed = read_events(run / "logs")
+    for tag in STEP_TAGS | {"epoch/averaged_generator", "epoch/images_per_second"}:
+        steps = [step for step, _ in resumed[tag]]
+        assert steps == sorted(set(steps)), tag  # each step once, in order: one continuous curve
+    assert [step for step, _ in resumed["steps/generator_loss"]] == [2, 4, 6, 8, 10, 12]
+    assert [step for step, _ in resumed["epoch/raw_generator"]] == [4, 8, 12]
+    assert len(resumed["_hparams_/session_start_info"]) == 1  # once per run, not once per session
+    archived = list((run / "archive").rglob("events.out.tfevents.*"))
+    assert len(archived) == 1  # the original file was moved aside, not deleted
+    assert [step for step, _ in read_events(archived[0].parent)["steps/d_real"]] == [2, 4, 6, 8, 10, 12]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_tensorboard_server_serves_the_runs_loss_curve(trained_run, tmp_path):
+    logdir = Path(shutil.copytree(trained_run / "logs", tmp_path / "logs"))
+    tensorboard = Path(sys.executable).with_name("tensorboard")
+    if not tensorboard.is_file():
+        pytest.skip(f"no tensorboard executable beside {sys.executable}: pip install tensorboard")
+    port = free_port()
+    server = subprocess.Popen(
+        [str(tensorboard), "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    tag = "steps/generator_loss"
+    url = f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?" + urllib.parse.urlencode({"run": ".", "tag": tag})
+    points, deadline = None, time.monotonic() + 120
+    try:
+        while points is None and time.monotonic() < deadline:
+            if server.poll() is not None:
+                pytest.skip(f"the TensorBoard server did not start: {server.stderr.read().strip()[-300:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    points = json.loads(response.read())
+            except OSError:  # not listening yet, or the run not loaded yet (HTTP 400/404)
+                time.sleep(1)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert points is not None, "TensorBoard never served the loss curve"
+    # [wall_time, step, value] per point: the tiny run's 2 epochs of 4 batches, logged every 10 -> once an epoch.
+    assert [step for _, step, _ in points] == [4, 8]
+    assert all(value > 0 for _, _, value in points)

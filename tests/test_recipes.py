@@ -1,0 +1,83 @@
+"""Recipes (--recipe): their values reach the optimizers, flags override them, runs and checkpoints record them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import tensorflow as tf
+from conftest import snapshot, tiny_flags
+
+from dcgan_tf.checkpoints import checkpoint_recipe, list_checkpoints
+from dcgan_tf.config import RECIPES, TrainConfig, parse_config
+from dcgan_tf.errors import DcganError
+from dcgan_tf.training import build_gan, fit
+
+
+def adam_settings(config: TrainConfig) -> list[tuple[float, float, float]]:
+    """(learning rate, beta_1, beta_2) as the built optimizers of both models hold them."""
+    gan = build_gan(config)
+    return [
+        (float(opt.learning_rate.numpy()), opt.beta_1, opt.beta_2)
+        for opt in (gan.generator_optimizer, gan.discriminator_optimizer)
+    ]
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ([], (1e-4, 0.9, 0.999)),  # the design card: the tutorial's Adam(1e-4)
+        (["--recipe", "tutorial"], (1e-4, 0.9, 0.999)),
+        (["--recipe", "dcgan-paper"], (2e-4, 0.5, 0.999)),
+        (["--recipe", "dcgan-paper", "--learning-rate", "3e-4"], (3e-4, 0.5, 0.999)),  # a flag beats the recipe
+        (["--recipe", "dcgan-paper", "--beta1", "0.7", "--beta2", "0.99"], (2e-4, 0.7, 0.99)),
+        (["--recipe", "tutorial", "--loss", "wgan-gp"], (1e-4, 0.0, 0.9)),  # the loss fills what the recipe leaves
+        (["--recipe", "dcgan-paper", "--loss", "wgan-gp"], (2e-4, 0.5, 0.999)),  # the recipe beats the loss
+    ],
+)
+def test_the_recipes_values_reach_both_optimizers_and_flags_override_them(flags, expected):
+    config = parse_config(flags + ["--batch-size", "8"])
+    assert adam_settings(config) == [pytest.approx(expected, rel=1e-6)] * 2
+    saved = json.loads(config.to_json())  # config.json records the recipe and the values it resolved to
+    assert saved["recipe"] == (flags[1] if flags else "tutorial")
+    assert (saved["learning_rate"], saved["beta1"], saved["beta2"]) == pytest.approx(expected)
+
+
+def test_unknown_recipes_and_bad_time_limits_are_refused():
+    with pytest.raises(SystemExit):  # argparse's choices
+        parse_config(["--recipe", "fast"])
+    with pytest.raises(DcganError, match="unknown --recipe 'fast': choose from tutorial, dcgan-paper"):
+        TrainConfig(recipe="fast")
+    with pytest.raises(DcganError, match="--max-minutes must be a positive number"):
+        TrainConfig(max_minutes=0)
+    with pytest.raises(DcganError, match="--max-minutes does not work with --strategy multiworker"):
+        TrainConfig(max_minutes=5, strategy="multiworker")
+    assert set(RECIPES) == {"tutorial", "dcgan-paper"}
+
+
+def test_a_run_records_its_recipe_and_refuses_to_resume_with_another(mnist_path, tmp_path, capsys):
+    run = tmp_path / "run"
+    fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=1, recipe="dcgan-paper")))
+    (checkpoint,) = list_checkpoints(run)
+    assert checkpoint_recipe(checkpoint.path) == "dcgan-paper"
+    assert json.loads((run / "config.json").read_text())["recipe"] == "dcgan-paper"
+    before = snapshot(run)
+    with pytest.raises(DcganError, match=r"holds a run with recipe='dcgan-paper' \(now 'tutorial'\)"):
+        fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=2)))
+    assert snapshot(run) == before  # nothing touched
+    # The same recipe resumes, and the new checkpoint records it too.
+    fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=2, recipe="dcgan-paper")))
+    assert checkpoint_recipe(tf.train.latest_checkpoint(str(run))) == "dcgan-paper"
+
+
+def test_max_minutes_stops_with_a_checkpoint_and_a_rerun_has_nothing_to_do(mnist_path, tmp_path, capsys):
+    run = tmp_path / "run"
+    flags = tiny_flags(mnist_path, run, epochs=50, checkpoint_every=10, max_minutes=1e-4)
+    history = fit(TrainConfig(**flags))
+    assert [row["epoch"] for row in history] == [1]  # the first epoch already took longer than 6 ms
+    assert [c.epoch for c in list_checkpoints(run)] == [1]
+    assert "--max-minutes 0.0001 reached after epoch 1: stopping" in capsys.readouterr().out
+    before = snapshot(run)
+    assert [row["epoch"] for row in fit(TrainConfig(**flags))] == [1]
+    assert "nothing to do" in capsys.readouterr().out
+    assert snapshot(run) == before
