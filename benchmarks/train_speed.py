@@ -1,17 +1,20 @@
 """Training speed of this project against the TensorFlow tutorial's recipe, on the same machine, in one run.
 
-    python benchmarks/train_speed.py --data PATH [--quick] [--rounds N] [--json FILE] [--check]
+    python benchmarks/train_speed.py --data PATH [--quick] [--rounds N] [--variants LIST] [--json FILE] [--check]
 
-Two kinds of worker process are started alternately (reference, project, then project, reference, ...),
-each a fresh interpreter, because some settings (``TF_ENABLE_ONEDNN_OPTS``, thread pools, XLA flags) are
-fixed per process once TensorFlow is imported:
+Worker processes are started in rotating order (reference, float32, mixed_bfloat16, then float32,
+mixed_bfloat16, reference, ...), each a fresh interpreter, because some settings (``TF_ENABLE_ONEDNN_OPTS``,
+thread pools, XLA flags, TF32) are fixed per process once TensorFlow is imported:
 
 * ``reference``: the tutorial's code (https://www.tensorflow.org/tutorials/generative/dcgan): the same
   generator and discriminator, ``tf.data`` ``shuffle(60000).batch(256)`` over the images, a
   ``@tf.function`` step without XLA and with two gradient tapes, a Python loop over the batches, an
   image grid after every epoch, a checkpoint at the end, and TensorFlow's default settings.
-* ``project``: ``python -m dcgan_tf.train --data PATH --train-size N --epochs E --checkpoint-dir TMP``
-  exactly as the command runs it with its defaults (``dcgan_tf.train.main`` in a fresh process).
+* a project variant: ``python -m dcgan_tf.train --data PATH --train-size N --epochs E --checkpoint-dir TMP``
+  exactly as the command runs it (``dcgan_tf.train.main`` in a fresh process), with the variant's precision:
+  ``float32`` (the default; on a GPU with TF32 switched off), ``tf32`` (TensorFlow's default on Ampere-or-newer
+  GPUs), ``mixed_bfloat16`` and ``mixed_float16`` (``--precision``). By default every precision runs on an
+  NVIDIA GPU, and float32 plus, where the CPU has AVX512-BF16 or AMX units, mixed_bfloat16 on a CPU.
 
 Both workers start from the caller's environment with the TensorFlow performance variables removed
 (`SCRUBBED_ENV`), so the reference gets TensorFlow's defaults and the project gets its own.
@@ -26,9 +29,12 @@ Each worker reports
   throughput of the device (the ceiling the convolutions are compared with);
 * peak memory: the process's peak resident set and, on a GPU, TensorFlow's peak device memory.
 
-The parent prints the medians over the rounds: images/s of each, the speed-up, the analytic FLOPs of
-one training image, the achieved GFLOP/s and its fraction of the matmul ceiling, the whole-run times,
-and the peak memory; ``--json FILE`` writes the same numbers and every round's raw results.
+The parent prints the medians over the rounds: images/s of each, the speed-up over the reference, the
+seconds per epoch of 60,000 digits and minutes for 100 such epochs, the analytic FLOPs of one training
+image, the achieved GFLOP/s and its fraction of the matmul ceiling, the whole-run times, and the peak
+memory; ``--json FILE`` writes the same numbers and every round's raw results. ``--check`` exits 1 unless
+the targets hold: on a CPU float32 >= 1.3x the reference; on a GPU the fastest precision >= 3x the
+reference and 100 epochs of 60,000 digits in <= 5 minutes.
 
 FLOPs per training image (analytic, `train_flops_per_image`): with ``G`` and ``D`` the forward
 multiply-accumulates (MACs) of one image through the generator and discriminator (Dense: in*out;
@@ -54,6 +60,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -63,15 +70,45 @@ from pathlib import Path
 
 # Process-wide TensorFlow settings that a worker must not inherit from the caller's shell: with them
 # removed, the reference runs with TensorFlow's defaults and the project with the defaults it sets itself.
-SCRUBBED_ENV = ("TF_ENABLE_ONEDNN_OPTS", "TF_XLA_FLAGS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+SCRUBBED_ENV = (
+    "TF_ENABLE_ONEDNN_OPTS",
+    "TF_XLA_FLAGS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    "NVIDIA_TF32_OVERRIDE",
+)
 BATCH_SIZE = 256
 NOISE_DIM = 100
+MNIST_TRAIN = 60_000  # seconds per epoch are reported for the full MNIST training set
 WORKER_TIMEOUT_S = 1800
-TARGET_SPEEDUP = 1.3
+TARGET_SPEEDUP = 1.3  # CPU: the project's float32 run against the tutorial's code
+GPU_TARGET_SPEEDUP = 3.0  # GPU: the fastest precision against the tutorial's code on the same GPU
+GPU_TARGET_100_EPOCHS_MIN = 5.0
 TARGET_CEILING_FRACTION = 0.85
+# The project's runs to time, by name: extra train flags and environment. TensorFlow computes float32
+# matmuls and convolutions on Ampere-or-newer GPUs in TF32 by default; NVIDIA_TF32_OVERRIDE=0 switches
+# that off, so "float32" is true float32 and "tf32" is TensorFlow's default (no effect on a CPU).
+VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "float32": ([], {"NVIDIA_TF32_OVERRIDE": "0"}),
+    "tf32": ([], {}),
+    "mixed_bfloat16": (["--precision", "mixed_bfloat16"], {}),
+    "mixed_float16": (["--precision", "mixed_float16"], {}),
+    "xla": (["--jit-compile"], {}),  # float32 (TF32 on GPUs, as TensorFlow's default) with the step under XLA
+}
 
 
 # --------------------------------------------------------------------------- the parent
+
+
+def default_variants() -> list[str]:
+    """Every precision on an NVIDIA GPU; on a CPU float32, plus mixed_bfloat16 where the CPU has bf16 units."""
+    if shutil.which("nvidia-smi") and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0:
+        return list(VARIANTS)
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        flags = ""
+    return ["float32"] + (["mixed_bfloat16"] if "avx512_bf16" in flags or "amx_bf16" in flags else [])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -80,12 +117,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--data", help="MNIST .npz in Keras layout (default: keras.datasets.mnist download)")
-    parser.add_argument("--rounds", type=int, help="reference/project pairs to run (default: 3; 1 with --quick)")
+    parser.add_argument("--rounds", type=int, help="rounds of every run (default: 3; 1 with --quick)")
     parser.add_argument("--train-size", type=int, help="digits per epoch (default: 5120; 2560 with --quick)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per run; epoch 1 is the warm-up")
     parser.add_argument("--quick", action="store_true", help="one round on 2,560 digits (about 2 minutes on CPU)")
+    parser.add_argument(
+        "--variants",
+        help=f"comma-separated project runs to time, from {', '.join(VARIANTS)} (default: every precision "
+        "on a GPU; float32 and, on CPUs with AVX512-BF16 or AMX, mixed_bfloat16)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the numbers (and every round's) to FILE")
-    parser.add_argument("--check", action="store_true", help="exit 1 unless the issue's speed targets are met")
+    parser.add_argument("--check", action="store_true", help="exit 1 unless the speed targets are met")
     parser.add_argument(
         "--project-env",
         action="append",
@@ -95,6 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(e.g. TF_ENABLE_ONEDNN_OPTS=1) before making it a default; repeatable",
     )
     parser.add_argument("--worker", choices=("reference", "project"), help=argparse.SUPPRESS)
+    parser.add_argument("--project-args", default="", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -108,20 +151,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--project-env takes NAME=VALUE")
     if args.train_size < BATCH_SIZE or args.rounds < 1:
         parser.error(f"--train-size must be at least {BATCH_SIZE} and --rounds at least 1")
+    if args.worker is None:
+        args.variants = args.variants.split(",") if args.variants else default_variants()
+        unknown = [name for name in args.variants if name not in VARIANTS]
+        if unknown:
+            parser.error(f"unknown --variants {', '.join(unknown)}: choose from {', '.join(VARIANTS)}")
     return args
 
 
 def run_worker(kind: str, args: argparse.Namespace) -> dict:
-    """Run one worker process and return its result, with the whole run's wall-clock seconds added."""
+    """Run one worker process (``reference`` or a project variant) and return its result, with the whole
+    run's wall-clock seconds added."""
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env.setdefault("MPLBACKEND", "Agg")
-    if kind == "project":
+    worker, extra = ("reference", []) if kind == "reference" else ("project", VARIANTS[kind][0])
+    if kind != "reference":
         env.update(item.split("=", 1) for item in args.project_env)
+        env.update(VARIANTS[kind][1])
     with tempfile.TemporaryDirectory(prefix=f"train_speed_{kind}_") as tmp:
         result_path = Path(tmp) / "result.json"
-        command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--result", str(result_path)]
+        command = [sys.executable, str(Path(__file__).resolve()), "--worker", worker, "--result", str(result_path)]
         command += ["--workdir", str(Path(tmp) / "run"), "--train-size", str(args.train_size)]
         command += ["--epochs", str(args.epochs)] + (["--data", args.data] if args.data else [])
+        command += [f"--project-args={' '.join(extra)}"]
         spawned = time.time()
         proc = subprocess.run(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=WORKER_TIMEOUT_S
@@ -134,38 +186,62 @@ def run_worker(kind: str, args: argparse.Namespace) -> dict:
 
 
 def summarize(runs: dict[str, list[dict]], args: argparse.Namespace) -> dict:
+    """Medians per kind of run, and each project variant's ratios to the reference."""
+
     def median(kind: str, key: str) -> float | None:
         values = [r[key] for r in runs[kind] if r.get(key) is not None]
         return statistics.median(values) if values else None
 
-    flops = runs["project"][0]["flops_per_image"]
-    summary: dict = {"flops_per_image": flops, "device": runs["project"][0]["device"]}
-    for kind in ("reference", "project"):
-        ips, ceiling = median(kind, "images_per_s"), median(kind, "matmul_gflops")
-        summary[kind] = {
+    flops = runs["reference"][0]["flops_per_image"]
+    device = runs["reference"][0]["device"]
+    summary: dict = {"flops_per_image": flops, "device": device, "on_gpu": device.startswith("GPU"), "kinds": {}}
+    for kind in runs:
+        ips = median(kind, "images_per_s")
+        summary["kinds"][kind] = {
             "images_per_s": ips,
             "achieved_gflops": ips * flops / 1e9,
-            "matmul_gflops": ceiling,
+            "matmul_gflops": median(kind, "matmul_gflops"),
             # per run (training and matmul timed in the same process, so under the same load), then the median
             "fraction_of_matmul": statistics.median(
                 r["images_per_s"] * flops / 1e9 / r["matmul_gflops"] for r in runs[kind]
             ),
+            "seconds_per_60k_epoch": MNIST_TRAIN / ips,
+            "minutes_per_100_epochs": 100 * MNIST_TRAIN / ips / 60,
             "whole_run_s": median(kind, "whole_run_s"),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in runs[kind]),
             "peak_device_mb": median(kind, "peak_device_mb"),
             "settings": runs[kind][0]["settings"],
         }
-    ref, proj = summary["reference"], summary["project"]
-    summary["speedup"] = proj["images_per_s"] / ref["images_per_s"]
-    summary["whole_run_speedup"] = ref["whole_run_s"] / proj["whole_run_s"]
-    summary["targets"] = {
-        f"speedup >= {TARGET_SPEEDUP}": summary["speedup"] >= TARGET_SPEEDUP,
-        f"project >= {TARGET_CEILING_FRACTION:.0%} of matmul GFLOP/s": (
-            proj["fraction_of_matmul"] >= TARGET_CEILING_FRACTION
-        ),
-        "whole run faster than reference": proj["whole_run_s"] < ref["whole_run_s"],
-    }
-    summary["params"] = {"reference": runs["reference"][0]["params"], "project": runs["project"][0]["params"]}
+    ref = summary["kinds"]["reference"]
+    for kind, k in summary["kinds"].items():
+        k["speedup"] = k["images_per_s"] / ref["images_per_s"]
+        k["whole_run_speedup"] = ref["whole_run_s"] / k["whole_run_s"]
+        # Ratios per round (each variant against the reference of the same round), then the median.
+        k["speedup_per_round"] = [
+            r["images_per_s"] / ref_r["images_per_s"] for r, ref_r in zip(runs[kind], runs["reference"])
+        ]
+    project = [kind for kind in summary["kinds"] if kind != "reference"]
+    fastest = max(project, key=lambda kind: summary["kinds"][kind]["images_per_s"])
+    if summary["on_gpu"]:
+        best = summary["kinds"][fastest]
+        summary["targets"] = {
+            f"{fastest} >= {GPU_TARGET_SPEEDUP}x the tutorial's images/s": best["speedup"] >= GPU_TARGET_SPEEDUP,
+            f"{fastest}: 100 epochs of 60,000 digits <= {GPU_TARGET_100_EPOCHS_MIN:g} min": (
+                best["minutes_per_100_epochs"] <= GPU_TARGET_100_EPOCHS_MIN
+            ),
+        }
+    elif "float32" in summary["kinds"]:
+        f32 = summary["kinds"]["float32"]
+        summary["targets"] = {
+            f"float32 speedup >= {TARGET_SPEEDUP}": f32["speedup"] >= TARGET_SPEEDUP,
+            f"float32 >= {TARGET_CEILING_FRACTION:.0%} of matmul GFLOP/s": (
+                f32["fraction_of_matmul"] >= TARGET_CEILING_FRACTION
+            ),
+            "float32 whole run faster than reference": f32["whole_run_s"] < ref["whole_run_s"],
+        }
+    else:
+        summary["targets"] = {}
+    summary["params"] = {kind: runs[kind][0]["params"] for kind in runs}
     summary["config"] = {"rounds": args.rounds, "train_size": args.train_size, "epochs": args.epochs}
     summary["config"].update({"batch_size": BATCH_SIZE, "data": args.data, "project_env": args.project_env})
     summary["runs"] = runs
@@ -173,37 +249,44 @@ def summarize(runs: dict[str, list[dict]], args: argparse.Namespace) -> dict:
 
 
 def report(s: dict) -> str:
-    ref, proj = s["reference"], s["project"]
+    kinds = s["kinds"]
     cfg = s["config"]
-    fmt = "  {:<44}{:>12}{:>12}"
+    width = max(16, *(len(kind) + 2 for kind in kinds))
+    fmt = "  {:<44}" + "".join(f"{{:>{width}}}" for _ in kinds)
 
-    def num(value, spec):
-        return "-" if value is None else format(value, spec)
+    def row(label: str, key: str, spec: str) -> str:
+        return fmt.format(label, *("-" if k[key] is None else format(k[key], spec) for k in kinds.values()))
 
     lines = [
         f"device: {s['device']}",
-        f"{cfg['rounds']} round(s), each a reference and a project run of {cfg['epochs']} epochs on "
-        f"{cfg['train_size']} digits, batch {cfg['batch_size']}; medians over rounds",
-        fmt.format("", "reference", "project"),
-        fmt.format("training images/s (epochs 2+)", num(ref["images_per_s"], ".1f"), num(proj["images_per_s"], ".1f")),
-        fmt.format("achieved GFLOP/s", num(ref["achieved_gflops"], ".1f"), num(proj["achieved_gflops"], ".1f")),
-        fmt.format(
-            "dense matmul GFLOP/s, same process", num(ref["matmul_gflops"], ".1f"), num(proj["matmul_gflops"], ".1f")
-        ),
-        fmt.format(
-            "fraction of the matmul ceiling",
-            num(ref["fraction_of_matmul"], ".0%"),
-            num(proj["fraction_of_matmul"], ".0%"),
-        ),
-        fmt.format("whole run, start-up included (s)", num(ref["whole_run_s"], ".1f"), num(proj["whole_run_s"], ".1f")),
-        fmt.format("peak resident memory (MB)", num(ref["peak_rss_mb"], ".0f"), num(proj["peak_rss_mb"], ".0f")),
-        fmt.format("peak device memory (MB)", num(ref["peak_device_mb"], ".0f"), num(proj["peak_device_mb"], ".0f")),
-        f"  settings: reference {ref['settings']}; project {proj['settings']}",
+        f"{cfg['rounds']} round(s) of every run, {cfg['epochs']} epochs on {cfg['train_size']} digits, batch "
+        f"{cfg['batch_size']}, in alternating order; medians over rounds. reference = the TensorFlow tutorial's "
+        "code; the others = python -m dcgan_tf.train with that precision",
+        fmt.format("", *kinds),
+        row("training images/s (epochs 2+)", "images_per_s", ".1f"),
+        row("speed-up over the reference", "speedup", ".2f"),
+        row("seconds per epoch of 60,000 digits", "seconds_per_60k_epoch", ".1f"),
+        row("minutes for 100 epochs of 60,000 digits", "minutes_per_100_epochs", ".1f"),
+        row("achieved GFLOP/s (float32-equivalent)", "achieved_gflops", ".1f"),
+        row("dense float32 matmul GFLOP/s, same process", "matmul_gflops", ".1f"),
+        row("fraction of the matmul ceiling", "fraction_of_matmul", ".0%"),
+        row("whole run, start-up included (s)", "whole_run_s", ".1f"),
+        row("peak resident memory (MB)", "peak_rss_mb", ".0f"),
+        row("peak device memory (MB)", "peak_device_mb", ".0f"),
         f"analytic FLOPs per training image: {s['flops_per_image'] / 1e9:.3f} GFLOP",
-        f"speed-up (project / reference images/s): {s['speedup']:.2f}x; whole run: {s['whole_run_speedup']:.2f}x",
-        "targets: " + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in s["targets"].items()),
+        "speed-up per round: "
+        + "; ".join(
+            f"{kind} " + ", ".join(f"{x:.2f}" for x in k["speedup_per_round"])
+            for kind, k in kinds.items()
+            if kind != "reference"
+        ),
+        "settings: " + "; ".join(f"{kind}: {k['settings']}" for kind, k in kinds.items()),
     ]
-    if s["params"]["reference"] != s["params"]["project"]:
+    if s["targets"]:
+        lines.append(
+            "targets: " + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in s["targets"].items())
+        )
+    if len({json.dumps(p) for p in s["params"].values()}) > 1:
         lines.append(f"WARNING: the models differ in size: {s['params']}")
     return "\n".join(lines)
 
@@ -213,14 +296,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         (reference_worker if args.worker == "reference" else project_worker)(args)
         return 0
-    runs: dict[str, list[dict]] = {"reference": [], "project": []}
+    kinds = ["reference", *args.variants]
+    runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
     for i in range(args.rounds):
-        order = ("reference", "project") if i % 2 == 0 else ("project", "reference")
-        for kind in order:
+        shift = i % len(kinds)  # rotate the order, so no kind always runs first (or right after another)
+        for kind in kinds[shift:] + kinds[:shift]:
             result = run_worker(kind, args)
             runs[kind].append(result)
             print(
-                f"round {i + 1}/{args.rounds} {kind:<9}: {result['images_per_s']:.1f} images/s, "
+                f"round {i + 1}/{args.rounds} {kind:<15}: {result['images_per_s']:.1f} images/s, "
                 f"matmul {result['matmul_gflops']:.1f} GFLOP/s, whole run {result['whole_run_s']:.1f}s",
                 flush=True,
             )
@@ -240,7 +324,7 @@ def project_worker(args: argparse.Namespace) -> None:
     from dcgan_tf.train import main as train_main
 
     argv = ["--train-size", str(args.train_size), "--epochs", str(args.epochs), "--checkpoint-dir", args.workdir]
-    train_main(argv + (["--data", args.data] if args.data else []))
+    train_main(argv + (["--data", args.data] if args.data else []) + args.project_args.split())
     finished_at = time.time()
 
     import tensorflow as tf

@@ -80,7 +80,7 @@ def load_mnist(path: str | Path | None = None, dataset: str = "mnist") -> Mnist:
         elif path.is_file():
             arrays = _read_npz(path, title)
         else:
-            raise DcganError(f"--data {path} does not exist: give the path of a {title} .npz file or IDX folder")
+            raise DcganError(f"--data {path} does not exist: give the path of the {title} .npz file or IDX folder")
         source = str(path)
     return _validated(arrays, source, dataset)
 

@@ -306,10 +306,10 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
     saved = read_saved_config(checkpoint_dir) or {}
     data_path = config.data if config.data is not None else saved.get("data")
     mnist = load_mnist(data_path, saved.get("dataset", "mnist"))
-    info = mnist.info
+    dataset = mnist.info
     print(
-        f"data: {info.title}, {data_path or 'keras.datasets.' + mnist.dataset} ({len(mnist.x_train):,} training, "
-        f"{len(mnist.x_test):,} test {info.item}s)",
+        f"data: {dataset.title}, {data_path or 'keras.datasets.' + mnist.dataset} ({len(mnist.x_train):,} training, "
+        f"{len(mnist.x_test):,} test {dataset.item}s)",
         flush=True,
     )
     evaluator = load_or_train_evaluator(mnist, config.evaluator_dir, retrain=config.retrain_evaluator)
@@ -330,13 +330,13 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
             records.append(scores.record(info.name, info.epoch, which))
 
     print(
-        f"\n{config.num_samples:,} generated {info.item}s vs the {len(mnist.x_test):,} test {info.item}s "
+        f"\n{config.num_samples:,} generated {dataset.item}s vs the {len(mnist.x_test):,} test {dataset.item}s "
         f"(precision/recall k={config.k}); {evaluator.describe()}"
     )
-    print(format_table(rows, info.class_names))
+    print(format_table(rows, dataset.class_names))
     print(LEGEND)
     if config.plot and not config.all_checkpoints:
-        print(f"wrote {plot_class_shares([(label, s) for label, _, s in rows], info.class_names, plot_path)}")
+        print(f"wrote {plot_class_shares([(label, s) for label, _, s in rows], dataset.class_names, plot_path)}")
     if json_path is not None:
         payload = records if len(records) > 1 or config.all_checkpoints else records[0]
         write_text(json_path, json.dumps(payload, indent=2) + "\n")
@@ -348,7 +348,7 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
             by_epoch.setdefault(record["epoch"], {"epoch": record["epoch"]}).update(
                 {prefix + k: v for k, v in scores.columns().items()}
             )
-        print(f"wrote {plot_metrics(list(by_epoch.values()), plot_path, floor=floor.columns(), title=info.title)}")
+        print(f"wrote {plot_metrics(list(by_epoch.values()), plot_path, floor=floor.columns(), title=dataset.title)}")
     return records
 
 

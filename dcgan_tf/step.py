@@ -49,6 +49,7 @@ def make_train_step(
     seed: int,
     strategy: tf.distribute.Strategy | None = None,
     average: WeightAverage | None = None,
+    jit_compile: bool = False,
 ) -> Callable[..., dict[str, tf.Tensor]]:
     """A compiled step ``(images, labels, update_generator=True) -> metrics`` over one global batch.
 
@@ -91,8 +92,8 @@ def make_train_step(
 
         return objective.replica_step(players, images, labels, draws, update_generator, average_loss)
 
-    # No XLA (jit_compile=True): on this CPU it ran at 0.71x of the oneDNN kernels (see README).
-    @tf.function
+    # XLA only when asked (--jit-compile): on CPUs it ran at 0.71x of the oneDNN kernels (see README).
+    @tf.function(jit_compile=jit_compile)
     def train_step(images: tf.Tensor, labels: tf.Tensor, update_generator: bool = True) -> dict[str, tf.Tensor]:
         per_replica = strategy.run(replica_step, args=(images, labels, update_generator))
         if average is not None and update_generator:  # on the device, in the same call: no round-trip

@@ -77,7 +77,9 @@ class Gan:
     def make_step(self, config: TrainConfig, strategy: tf.distribute.Strategy | None = None):
         """The compiled training step over these models and optimizers (see `step.make_train_step`)."""
         players = Players(self.generator, self.discriminator, self.generator_optimizer, self.discriminator_optimizer)
-        return make_train_step(players, get_loss(config.loss), config.seed, strategy, self.average)
+        return make_train_step(
+            players, get_loss(config.loss), config.seed, strategy, self.average, jit_compile=config.jit_compile
+        )
 
     def epoch_grid(self) -> tuple[np.ndarray, int]:
         """The averaged generator's digits from the fixed noise, and the grid's column count."""
@@ -109,7 +111,7 @@ def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = Non
     previous_policy = keras.config.dtype_policy()
     # Layers take the dtype policy in force when they are built; restore it after, so the choice
     # stays with this run and does not leak into other models of the process.
-    keras.config.set_dtype_policy("mixed_float16" if config.mixed_precision else "float32")
+    keras.config.set_dtype_policy(config.precision)
     try:
         with strategy.scope():
             generator, discriminator = build_models(
@@ -118,7 +120,7 @@ def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = Non
             optimizers = []
             for model in (generator, discriminator):
                 optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1, beta_2=config.beta2)
-                if config.mixed_precision:  # scales losses so float16 gradients do not underflow
+                if config.precision == "mixed_float16":  # scales losses so float16 gradients do not underflow
                     optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
                 # Build now, in the strategy's scope: a checkpoint can then restore the Adam moments,
                 # and Keras optimizers first built inside a replica step fail under tf.distribute.
@@ -217,10 +219,22 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
                     )
         if chief:
             _print_where_to_sample(checkpoint_dir, store.latest, best)
+    except tf.errors.OpError as err:
+        if config.strategy != "multiworker":
+            raise
+        # A collective op failed: another task died or became unreachable. Everything up to the
+        # last checkpoint is on disk; a restarted cluster resumes from it.
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise DcganError(
+            f"lost contact with another worker ({type(err).__name__}: {reason}); nothing after "
+            f"{store.latest or 'the start'} was saved: restart every worker with the same command to resume"
+        ) from None
     finally:
         dashboard.close()
         if chief:
             _write_gif(output_dir, int(gan.epoch))
+        else:  # a worker's copies were only needed to take part in the collective saves
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return history
 
 

@@ -120,7 +120,7 @@ def test_digit_for_an_unconditional_model_is_a_one_line_error(trained_run, tmp_p
 def test_bad_variant_settings_are_refused(trained_run, mnist_path, tmp_path):
     with pytest.raises(DcganError, match="--critic-steps must be a positive integer"):
         TrainConfig(loss="wgan-gp", critic_steps=0)
-    with pytest.raises(DcganError, match="--mixed-precision does not support --loss wgan-gp"):
+    with pytest.raises(DcganError, match="--precision mixed_float16 does not support --loss wgan-gp"):
         TrainConfig(loss="wgan-gp", mixed_precision=True)
     with pytest.raises(DcganError, match="pass only one of them"):
         TrainConfig(fresh=True, checkpoint="ckpt-4")
