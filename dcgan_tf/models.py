@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 from dcgan_tf.errors import DcganError
@@ -41,6 +42,28 @@ def make_generator(noise_dim: int = 100, synchronized: bool = False) -> keras.Mo
     return keras.Model(noise, images, name="generator")  # (B, 28, 28, 1)
 
 
+@keras.saving.register_keras_serializable(package="dcgan_tf")
+class GlobalBatchDropout(layers.Dropout):
+    """Dropout whose masks do not depend on how the batch is split over replicas.
+
+    Keras' Dropout draws each replica's mask from the same seed, so under ``tf.distribute`` every replica
+    would drop the same units of its own examples and N devices would not compute what one device does.
+    This layer draws the mask of the whole global batch (same seed, same stream as on one device) and
+    keeps this replica's rows of it, as the training step does with the noise.
+    """
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        ctx = tf.distribute.get_replica_context()
+        replicas, replica = (ctx.num_replicas_in_sync, ctx.replica_id_in_sync_group) if ctx else (1, 0)
+        local = tf.shape(inputs)[0]
+        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)  # as Keras casts
+        ones = tf.ones(tf.concat([[local * replicas], tf.shape(inputs)[1:]], axis=0), inputs.dtype)
+        mask = tf.nn.experimental.stateless_dropout(ones, rate=self.rate, seed=seed)  # 0 or 1 / (1 - rate)
+        return inputs * mask[replica * local :][:local]
+
+
 def make_discriminator(seed: int | None = None, dropout: float = 0.3) -> keras.Model:
     """Images (B, 28, 28, 1) -> one real-vs-fake logit per image (B, 1); no sigmoid (losses use logits).
 
@@ -49,10 +72,10 @@ def make_discriminator(seed: int | None = None, dropout: float = 0.3) -> keras.M
     images = keras.Input(shape=(28, 28, 1), name="images")  # (B, 28, 28, 1)
     x = layers.Conv2D(64, 5, strides=2, padding="same")(images)  # (B, 14, 14, 64)
     x = layers.LeakyReLU()(x)
-    x = layers.Dropout(dropout, seed=seed)(x)
+    x = GlobalBatchDropout(dropout, seed=seed)(x)
     x = layers.Conv2D(128, 5, strides=2, padding="same")(x)  # (B, 7, 7, 128)
     x = layers.LeakyReLU()(x)
-    x = layers.Dropout(dropout, seed=None if seed is None else seed + 1)(x)
+    x = GlobalBatchDropout(dropout, seed=None if seed is None else seed + 1)(x)
     x = layers.Flatten()(x)  # (B, 6272)
     logits = layers.Dense(1, dtype="float32")(x)  # (B, 1); float32 logits keep the loss exact
     return keras.Model(images, logits, name="discriminator")
@@ -78,7 +101,7 @@ def make_dense_discriminator(seed: int | None = None, dropout: float = 0.3) -> k
     for i, units in enumerate((512, 256)):  # (B, 512) -> (B, 256)
         x = layers.Dense(units)(x)
         x = layers.LeakyReLU(0.2)(x)
-        x = layers.Dropout(dropout, seed=None if seed is None else seed + i)(x)
+        x = GlobalBatchDropout(dropout, seed=None if seed is None else seed + i)(x)
     logits = layers.Dense(1, dtype="float32")(x)  # (B, 1)
     return keras.Model(images, logits, name="dense_discriminator")
 

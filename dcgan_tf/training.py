@@ -147,13 +147,14 @@ def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = Non
 def fit(config: TrainConfig) -> list[dict[str, float]]:
     """Train (or resume training) as ``config`` says; returns the history, one dict per epoch."""
     print("dcgan_tf training with:\n" + config.describe(), flush=True)
+    # The strategy first: multi-worker collectives must be set up before TensorFlow runs any op.
+    strategy = None if config.dry_run else make_strategy(config.strategy)
     mnist = data.load_mnist(config.data, config.dataset)
     images = data.training_images(mnist, config.train_size)
     labels = tf.constant(data.training_labels(mnist, config.train_size))
-    if config.dry_run:
+    if strategy is None:
         return [_dry_run(config, images, labels)]
 
-    strategy = make_strategy(config.strategy)
     chief = is_chief(strategy)
     checkpoint_dir, output_dir = _prepare_folders(config) if chief else _worker_folders()
     gan = build_gan(config, strategy)
@@ -224,9 +225,8 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
             raise
         # A collective op failed: another task died or became unreachable. Everything up to the
         # last checkpoint is on disk; a restarted cluster resumes from it.
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
         raise DcganError(
-            f"lost contact with another worker ({type(err).__name__}: {reason}); nothing after "
+            f"lost contact with another worker ({type(err).__name__} in a collective op); nothing after "
             f"{store.latest or 'the start'} was saved: restart every worker with the same command to resume"
         ) from None
     finally:

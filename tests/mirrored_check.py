@@ -29,10 +29,10 @@ from dcgan_tf.training import fit  # noqa: E402
 def one_step(strategy: tf.distribute.Strategy, images: np.ndarray, loss: str, weights=None):
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        # Dropout off: each replica would otherwise draw its own masks. BatchNorm synchronised:
+        # Dropout on: each replica keeps its rows of the global batch's mask. BatchNorm synchronised:
         # both replicas then normalise with the statistics of the whole global batch.
         generator = make_generator(16, synchronized=True)
-        discriminator = make_discriminator(seed=0, dropout=0.0)
+        discriminator = make_discriminator(seed=0)
         if weights:
             generator.set_weights(weights[0])
             discriminator.set_weights(weights[1])
