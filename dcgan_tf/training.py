@@ -156,6 +156,9 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
         return [_dry_run(config, images, labels)]
 
     chief = is_chief(strategy)
+    hint = precision_hint(config.precision)
+    if hint:
+        print(hint)
     checkpoint_dir, output_dir = _prepare_folders(config) if chief else _worker_folders()
     gan = build_gan(config, strategy)
     store = CheckpointStore(checkpoint_dir, **gan.checkpoint_objects())
@@ -261,6 +264,23 @@ def _log_epoch(dashboard: Dashboard, gan: Gan, row: dict[str, float], images_per
         "raw_generator": grid_images(gan.generator, gan.sample_noise.numpy()),
     }
     dashboard.images(step, {name: visualize.tile(images, cols) for name, (images, cols) in grids.items()})
+
+
+def precision_hint(precision: str, cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """A one-line tip when float32 training runs on a CPU that has bfloat16 units (AVX512-BF16 or AMX)."""
+    if precision != "float32" or tf.config.list_physical_devices("GPU"):
+        return None
+    try:
+        flags = set(Path(cpuinfo).read_text().split())
+    except OSError:
+        return None
+    units = [name for flag, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16")) if flag in flags]
+    if not units:
+        return None
+    return (
+        f"tip: this CPU has bfloat16 units ({', '.join(units)}): --precision mixed_bfloat16 trains about twice as "
+        "fast here (see the README's Performance section)"
+    )
 
 
 def _set_aside_later_checkpoints(run_dir: Path, output_dir: Path, resume: CheckpointInfo) -> None:
