@@ -24,8 +24,9 @@ from dcgan_tf.data import load_mnist
 from dcgan_tf.evaluation import Scores, evaluate_generator, evaluate_real, get_reference
 from dcgan_tf.files import ensure_writable, write_text
 from dcgan_tf.models import build_models
+from dcgan_tf.runs import HISTORY_FILE, read_history
 from dcgan_tf.sampling import sample_with_labels
-from dcgan_tf.training import HISTORY_FILE, fit, read_history
+from dcgan_tf.training import fit
 from dcgan_tf.visualize import save_figure, style_epoch_axes, tile
 
 TABLE_FILE = "comparison.md"

@@ -204,7 +204,8 @@ def test_eval_every_adds_metrics_to_history_and_a_plot(small_data, evaluator_dir
     from conftest import tiny_flags
 
     from dcgan_tf.config import TrainConfig
-    from dcgan_tf.training import fit, read_history
+    from dcgan_tf.runs import read_history
+    from dcgan_tf.training import fit
 
     run = tmp_path / "run"
     flags = tiny_flags(small_data, run, epochs=3, eval_every=2, evaluator_dir=str(evaluator_dir))

@@ -17,7 +17,8 @@ from conftest import SMALL_TEST, SMALL_TRAIN, run_cli, snapshot, tiny_flags
 from dcgan_tf.config import VARIANTS, TrainConfig
 from dcgan_tf.data import DATASETS, load_mnist
 from dcgan_tf.errors import DcganError
-from dcgan_tf.training import fit, read_history
+from dcgan_tf.runs import read_history
+from dcgan_tf.training import fit
 
 FASHION = Path(os.environ.get("DCGAN_TF_FASHION_DATA", "/usr/share/datasets/fashion-mnist"))
 CLASS_NAMES = DATASETS["fashion_mnist"].class_names

@@ -18,7 +18,8 @@ from conftest import REPO, assert_one_line_error, differing_share, run_cli, snap
 from dcgan_tf.checkpoints import list_checkpoints, load_generator
 from dcgan_tf.config import TrainConfig
 from dcgan_tf.errors import DcganError
-from dcgan_tf.training import fit, read_history
+from dcgan_tf.runs import read_history
+from dcgan_tf.training import fit
 
 # Resumed and uninterrupted runs use the same seeds, noise, dropout masks, batch order and optimizer
 # state, so they do the same arithmetic: at most this share of weights may differ by more than 1e-6
