@@ -145,7 +145,7 @@ def test_cli_evaluates_all_checkpoints_to_json_and_a_plot(trained_run, small_dat
         *("--data", str(small_data), "--evaluator-dir", str(evaluator_dir), "--json", str(out), "--plot", str(plot)),
     )
     assert result.returncode == 0, result.stderr
-    assert "reusing evaluator" in result.stdout  # the session's evaluator, not a new one
+    assert "reusing MNIST evaluator" in result.stdout  # the session's evaluator, not a new one
     assert "real training digits" in result.stdout and "FID" in result.stdout
     records = json.loads(out.read_text())
     assert [(r["epoch"], r["generator"]) for r in records] == [(1, "ema"), (1, "raw"), (2, "ema"), (2, "raw")]
