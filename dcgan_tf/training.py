@@ -201,14 +201,14 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
                 # Every task evaluates (same weights and best.json, same numbers), so all take part in a
                 # best save, which is collective under multi-worker training.
                 new_best = False
-                if _evaluation_due(config, epoch + 1):
+                out_of_time = _out_of_time(config, history)
+                if _evaluation_due(config, epoch + 1, last=out_of_time):
                     row.update(_quality(gan, mnist, config))
                     new_best = math.isfinite(row["fid"]) and (best is None or row["fid"] < best["fid"])
                 if chief:
                     _write_epoch_outputs(gan, output_dir, history, get_loss(config.loss).scores, mnist.info.title)
                     _log_epoch(dashboard, gan, row, num_steps * config.batch_size)
                 print(_summary(row, config.epochs), flush=True)
-                out_of_time = _out_of_time(config, history)
                 if out_of_time or new_best or (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
                     saved = store.save(_global_step(gan))
                     print(f"saved {saved}")
@@ -280,8 +280,8 @@ def precision_hint(precision: str, cpuinfo: str | Path = "/proc/cpuinfo") -> str
     if not units:
         return None
     return (
-        f"tip: this CPU has bfloat16 units ({', '.join(units)}): --precision mixed_bfloat16 trains about twice as "
-        "fast here (see the README's Performance section)"
+        f"tip: this CPU has bfloat16 units ({', '.join(units)}): --precision mixed_bfloat16 trained 1.7x as many "
+        "images/s as float32 on such a CPU (README, Performance)"
     )
 
 
@@ -390,8 +390,9 @@ def _out_of_time(config: TrainConfig, history: list[dict[str, float]]) -> bool:
     return config.max_minutes is not None and sum(row["seconds"] for row in history) >= 60 * config.max_minutes
 
 
-def _evaluation_due(config: TrainConfig, epoch: int) -> bool:
-    return config.eval_every is not None and (epoch % config.eval_every == 0 or epoch == config.epochs)
+def _evaluation_due(config: TrainConfig, epoch: int, last: bool = False) -> bool:
+    """Whether ``--eval-every`` measures after ``epoch``: every K epochs and after the run's last epoch."""
+    return config.eval_every is not None and (epoch % config.eval_every == 0 or epoch == config.epochs or last)
 
 
 def _quality(gan: Gan, mnist: data.Mnist, config: TrainConfig) -> dict[str, float]:

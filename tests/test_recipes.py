@@ -70,14 +70,17 @@ def test_a_run_records_its_recipe_and_refuses_to_resume_with_another(mnist_path,
     assert checkpoint_recipe(tf.train.latest_checkpoint(str(run))) == "dcgan-paper"
 
 
-def test_max_minutes_stops_with_a_checkpoint_and_a_rerun_has_nothing_to_do(mnist_path, tmp_path, capsys):
+def test_max_minutes_stops_with_a_checkpoint_and_a_rerun_has_nothing_to_do(
+    small_data, evaluator_dir, reference, tmp_path, capsys
+):
     run = tmp_path / "run"
-    flags = tiny_flags(mnist_path, run, epochs=50, checkpoint_every=10, max_minutes=1e-4)
-    history = fit(TrainConfig(**flags))
+    flags = tiny_flags(small_data, run, epochs=50, checkpoint_every=10, max_minutes=1e-4, eval_every=5)
+    history = fit(TrainConfig(**flags, evaluator_dir=str(evaluator_dir)))
     assert [row["epoch"] for row in history] == [1]  # the first epoch already took longer than 6 ms
+    assert "fid" in history[0]  # the last epoch is measured, as at the end of --epochs
     assert [c.epoch for c in list_checkpoints(run)] == [1]
     assert "--max-minutes 0.0001 reached after epoch 1: stopping" in capsys.readouterr().out
     before = snapshot(run)
-    assert [row["epoch"] for row in fit(TrainConfig(**flags))] == [1]
+    assert [row["epoch"] for row in fit(TrainConfig(**flags, evaluator_dir=str(evaluator_dir)))] == [1]
     assert "nothing to do" in capsys.readouterr().out
     assert snapshot(run) == before
