@@ -96,12 +96,9 @@ def read_run(run_dir: Path) -> dict:
         for row, m in zip(history, minutes)
         if "fid" in row
     ]
-    return {
-        "rows": rows,
-        "config": saved,
-        "grid": run_dir / epoch_image_name(history[-1]["epoch"]),
-        "last": history[-1],
-    }
+    last = history[-1]
+    grid = run_dir / epoch_image_name(last["epoch"])
+    return {"rows": rows, "config": saved, "grid": grid, "last": last, "steps": last["epoch"] * steps_per_epoch}
 
 
 def _steps_per_epoch(saved: dict) -> int:
@@ -136,8 +133,8 @@ def format_table(runs: dict[str, dict], minutes: float) -> str:
         "machine; metrics on 2,000 samples per evaluation (FID biased up against 10,000); values at the last "
         f"evaluation within {' / '.join(f'{m:g}' for m in marks)} minutes.",
         "",
-        "| recipe | Adam (lr, beta1, beta2) | steps | FID, averaged | FID, raw | classifier score, averaged | best FID "
-        f"| reached {first}'s best FID ({target:.1f}) after |",
+        "| recipe | Adam (lr, beta1, beta2) | steps trained | FID, averaged | FID, raw | classifier score, averaged "
+        f"| best FID | reached {first}'s best FID ({target:.1f}) after |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, run in runs.items():
@@ -146,7 +143,7 @@ def format_table(runs: dict[str, dict], minutes: float) -> str:
         hit = first_reaching(rows, "fid", target)
         reached = f"{hit['minutes']:.0f} min ({hit['steps']:,} steps)" if hit else "not reached"
         lines.append(
-            f"| {name} | {c['learning_rate']:g}, {c['beta1']:g}, {c['beta2']:g} | {rows[-1]['steps']:,} | "
+            f"| {name} | {c['learning_rate']:g}, {c['beta1']:g}, {c['beta2']:g} | {run['steps']:,} | "
             f"{at(rows, 'fid', '.1f')} | {at(rows, 'raw_fid', '.1f')} | {at(rows, 'classifier_score', '.2f')} | "
             f"{best['fid']:.1f} ({best['minutes']:.0f} min) | {reached} |"
         )
