@@ -239,9 +239,9 @@ def plot_class_shares(rows: Sequence[tuple[str, Scores]], class_names: Sequence[
 
 
 LEGEND = (
-    "FID: lower is better (0 = same feature statistics as the test digits); class score: 1-10, higher is\n"
-    "better; precision: share of samples that look like real digits; recall: share of real digits' variety\n"
-    "the samples cover; class share: smallest and largest share of a predicted digit class (ideal ~10% each)."
+    "FID: lower is better (0 = same feature statistics as the test images); class score: 1-10, higher is\n"
+    "better; precision: share of samples that look like real images; recall: share of the real images'\n"
+    "variety the samples cover; class share: smallest and largest share of a predicted class (ideal ~10% each)."
 )
 
 
@@ -316,7 +316,7 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
     reference = Reference(evaluator, mnist, k=config.k)
 
     floor = evaluate_real(mnist, reference, config.num_samples, config.seed)
-    rows = [(f"real training digits ({floor.num_samples:,})", "-", floor)]
+    rows = [(f"real training {dataset.item}s ({floor.num_samples:,})", "-", floor)]
     records = []
     generators = GENERATORS if config.generator == "both" else (config.generator,)
     for info in chosen:

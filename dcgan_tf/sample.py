@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parse_digit(config.digit),
     )
     where = written[0] if len(written) == 1 else f"{len(written)} files in {written[0].parent}"
-    print(f"wrote digits (seed {config.seed}) to {where}")
+    print(f"wrote samples (seed {config.seed}) to {where}")
     return 0
 
 
