@@ -216,7 +216,7 @@ class TrainConfig:
     )
     mixed_precision: bool = flag(False, "shorthand for --precision mixed_float16")
     jit_compile: bool = flag(
-        False, "compile the training step with XLA (try it on a GPU; on CPUs it ran at 0.71x of the default)"
+        False, "compile the training step with XLA (try it on a GPU; on CPUs it ran at 0.52-0.71x of the default)"
     )
     fresh: bool = flag(False, "start over: move an existing run in the folders into archive/<time>/ first")
     dry_run: bool = flag(False, "train one batch, print its losses and write nothing (checks the setup)")

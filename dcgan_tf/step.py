@@ -92,7 +92,7 @@ def make_train_step(
 
         return objective.replica_step(players, images, labels, draws, update_generator, average_loss)
 
-    # XLA only when asked (--jit-compile): on CPUs it ran at 0.71x of the oneDNN kernels (see README).
+    # XLA only when asked (--jit-compile): on CPUs it ran at 0.52-0.71x of the oneDNN kernels (see README).
     @tf.function(jit_compile=jit_compile)
     def train_step(images: tf.Tensor, labels: tf.Tensor, update_generator: bool = True) -> dict[str, tf.Tensor]:
         per_replica = strategy.run(replica_step, args=(images, labels, update_generator))
