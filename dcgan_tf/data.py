@@ -1,8 +1,9 @@
 """Reading MNIST or Fashion-MNIST (Keras download, Keras-layout ``.npz``, or the official IDX files),
 scaling it to [-1, 1], and the ``tf.data`` pipeline that feeds training batches.
 
-Both datasets share one layout: 28x28 uint8 images in ten classes, the same IDX file names. `DATASETS`
-holds what differs (Keras' downloader, display name, class names).
+Both datasets share one layout: 28x28 uint8 images in ten classes, the same IDX file names, a Keras
+downloader of the same name (``keras.datasets.<name>``). `DATASETS` holds what differs (display name,
+class names).
 
 The pipeline is a pure function of ``(seed, epoch)``: each epoch's shuffle order is derived from
 them, so a run resumed in the middle of an epoch sees exactly the batches it would have seen.
@@ -11,7 +12,6 @@ them, so a run resumed in the middle of an epoch sees exactly the batches it wou
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,9 +88,8 @@ def load_mnist(path: str | Path | None = None, dataset: str = "mnist") -> Mnist:
 def _download(dataset: str) -> dict[str, np.ndarray]:
     import keras  # imported here so that reading local files never needs Keras
 
-    load_data: Callable = getattr(keras.datasets, dataset).load_data
     try:
-        (x_train, y_train), (x_test, y_test) = load_data()
+        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, dataset).load_data()
     except Exception as err:  # noqa: BLE001 - any network or cache failure means the same to the user
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DcganError(

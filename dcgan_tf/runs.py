@@ -65,8 +65,14 @@ def prepare_folders(config: TrainConfig) -> tuple[Path, Path]:
             moved = archive_contents(folder)
             if moved:
                 print(f"--fresh: moved the previous run in {folder} to {moved}")
-        ensure_writable(config.logdir, "--logdir")
-        return checkpoint_dir, output_dir
+    else:
+        _check_resumable(config, checkpoint_dir)
+    ensure_writable(config.logdir, "--logdir")  # after --fresh, which may have moved it
+    return checkpoint_dir, output_dir
+
+
+def _check_resumable(config: TrainConfig, checkpoint_dir: Path) -> None:
+    """Refuse a folder whose checkpoints cannot be checked against ``config`` or belong to another run."""
     has_checkpoint = tf.train.latest_checkpoint(str(checkpoint_dir)) is not None
     saved = read_saved_config(checkpoint_dir)
     if has_checkpoint and saved is None:
@@ -80,8 +86,6 @@ def prepare_folders(config: TrainConfig) -> tuple[Path, Path]:
             f"{checkpoint_dir} holds a run with {', '.join(conflicts)}: repeat its settings to resume, "
             "or use --fresh (moves it to archive/) or another --checkpoint-dir"
         )
-    ensure_writable(config.logdir, "--logdir")
-    return checkpoint_dir, output_dir
 
 
 def read_history(path: str | Path, up_to_epoch: int | None = None) -> list[dict[str, float]]:

@@ -174,7 +174,6 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
         if "generator_ema" in missing:
             gan.average.reset()
             print(f"{resume.name} has no averaged generator (saved by an older version): it starts from the raw one")
-        gan.recipe.assign(config.recipe)  # checked against config.json already; older checkpoints lack it
         print(f"resuming from {resume.path} (epoch {int(gan.epoch)}, batch {int(gan.step)})")
     start = int(gan.epoch)
     history = read_history(output_dir / HISTORY_FILE, up_to_epoch=start)
@@ -206,8 +205,9 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
                     row.update(_quality(gan, mnist, config))
                     new_best = math.isfinite(row["fid"]) and (best is None or row["fid"] < best["fid"])
                 if chief:
-                    _write_epoch_outputs(gan, output_dir, history, get_loss(config.loss).scores, mnist.info.title)
-                    _log_epoch(dashboard, gan, row, num_steps * config.batch_size)
+                    grid = gan.epoch_grid()  # drawn once, for the epoch's PNG and for TensorBoard
+                    _write_epoch_outputs(gan, grid, output_dir, history, get_loss(config.loss).scores, mnist.info.title)
+                    _log_epoch(dashboard, gan, grid, row, num_steps * config.batch_size)
                 print(_summary(row, config.epochs), flush=True)
                 if out_of_time or new_best or (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
                     saved = store.save(_global_step(gan))
@@ -256,15 +256,14 @@ def _open_dashboard(config: TrainConfig, gan: Gan, resumed: bool) -> Dashboard:
     return dashboard
 
 
-def _log_epoch(dashboard: Dashboard, gan: Gan, row: dict[str, float], images_per_epoch: int) -> None:
+def _log_epoch(
+    dashboard: Dashboard, gan: Gan, grid: tuple[np.ndarray, int], row: dict[str, float], images_per_epoch: int
+) -> None:
     """The epoch's dashboard entries: both generators' fixed-noise grids, speed, and any quality metrics."""
     step = _global_step(gan)
     metrics = {k: v for k, v in row.items() if k not in HISTORY_COLUMNS}
     dashboard.scalars(step, {"images_per_second": images_per_epoch / row["seconds"], **metrics}, "epoch")
-    grids = {
-        "averaged_generator": gan.epoch_grid(),
-        "raw_generator": grid_images(gan.generator, gan.sample_noise.numpy()),
-    }
+    grids = {"averaged_generator": grid, "raw_generator": grid_images(gan.generator, gan.sample_noise.numpy())}
     dashboard.images(step, {name: visualize.tile(images, cols) for name, (images, cols) in grids.items()})
 
 
@@ -322,6 +321,7 @@ def _train_epoch(config, gan, store, train_step, strategy, dataset, epoch, num_s
     }
     started = time.perf_counter()
     done = first
+    step_before_epoch = _global_step(gan) - first  # one read per epoch; the windows count on from here
     window = []  # (4,) metric tensors of the batches since the last read-back, still on the device
     batches = data.make_dataset(*dataset, config.batch_size, config.seed, epoch, skip_batches=first)
     if strategy.num_replicas_in_sync > 1 or config.strategy != "default":
@@ -344,7 +344,7 @@ def _train_epoch(config, gan, store, train_step, strategy, dataset, epoch, num_s
         window = []
         sums[:4] += values.sum(axis=0)
         bar.update(done, values=list(zip(METRICS, sums[:4] / done)))
-        dashboard.scalars(_global_step(gan), {**_named_means(values), **learning_rates}, "steps")
+        dashboard.scalars(step_before_epoch + done, {**_named_means(values), **learning_rates}, "steps")
         if stop and done < num_steps:
             print(flush=True)
             _save_position(gan, epoch, done, sums, time.perf_counter() - started)
@@ -358,12 +358,9 @@ def _train_epoch(config, gan, store, train_step, strategy, dataset, epoch, num_s
     return dict(zip(HISTORY_COLUMNS, [epoch + 1, *means.tolist(), float(sums[4])]))
 
 
-# The dashboard's names of METRICS.
-DASHBOARD_NAMES = {"g_loss": "generator_loss", "d_loss": "discriminator_loss", "d_real": "d_real", "d_fake": "d_fake"}
-
-
 def _named_means(values: np.ndarray) -> dict[str, float]:
-    return {DASHBOARD_NAMES[name]: float(mean) for name, mean in zip(METRICS, values.mean(axis=0))}
+    """The window's mean of each of METRICS, named as history.csv names them (generator_loss, ...)."""
+    return dict(zip(HISTORY_COLUMNS[1:5], values.mean(axis=0).tolist()))
 
 
 def _read(variable) -> float:
@@ -405,9 +402,11 @@ def _quality(gan: Gan, mnist: data.Mnist, config: TrainConfig) -> dict[str, floa
     return row
 
 
-def _write_epoch_outputs(gan: Gan, output_dir: Path, history: list[dict[str, float]], scores: str, title: str) -> None:
+def _write_epoch_outputs(
+    gan: Gan, grid: tuple[np.ndarray, int], output_dir: Path, history: list[dict[str, float]], scores: str, title: str
+) -> None:
     epoch = int(gan.epoch)
-    images, cols = gan.epoch_grid()
+    images, cols = grid
     visualize.save_grid(images, output_dir / epoch_image_name(epoch), cols=cols)
     write_history(output_dir / HISTORY_FILE, history)
     visualize.plot_history(history, output_dir / PLOT_FILE, scores)
