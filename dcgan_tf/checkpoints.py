@@ -74,7 +74,9 @@ class CheckpointStore:
 
     @property
     def latest(self) -> str | None:
-        return self.manager.latest_checkpoint
+        """The newest checkpoint in the folder (see `list_checkpoints`), or None."""
+        infos = list_checkpoints(self.directory)
+        return infos[-1].path if infos else None
 
     def save(self, number: int) -> str:
         """Write a checkpoint numbered ``number`` (batches trained) unless this run wrote or restored it.
@@ -130,19 +132,22 @@ def _mismatch(path: str, err: Exception) -> DcganError:
 
 
 def list_checkpoints(directory: str | Path) -> list[CheckpointInfo]:
-    """Every checkpoint recorded in ``directory`` whose files are there, oldest first (maybe none).
+    """Every checkpoint in ``directory``, oldest first (maybe none), found by file name.
 
-    A checkpoint whose position cannot be read is listed with epoch and step -1: it is damaged, and
-    `find_checkpoint` says so when it is asked for.
+    The folder's own files are the truth, not the paths in TensorFlow's ``checkpoint`` state file: those
+    may be relative to another working folder, or point to where a moved or copied run used to be.
+    A checkpoint whose position cannot be read (a file missing, truncated or altered) is listed with epoch
+    and step -1: it is damaged, and `find_checkpoint` says so when it is asked for.
     """
-    state = tf.train.get_checkpoint_state(str(directory))
-    if state is None:
-        return []
+    directory = Path(directory)
+    numbers = set()
+    for file in directory.glob(f"{CHECKPOINT_NAME}-*.*"):  # ckpt-N.index, ckpt-N.data-00000-of-00001
+        number = file.name[len(CHECKPOINT_NAME) + 1 :].split(".", 1)[0]
+        if number.isdigit():
+            numbers.add(int(number))
     infos = []
-    for path in state.all_model_checkpoint_paths:
-        path = path if Path(path).is_absolute() else str(Path(directory) / path)
-        if not Path(path + ".index").is_file():  # listed in the state file but moved or deleted
-            continue
+    for number in sorted(numbers):
+        path = str(directory / f"{CHECKPOINT_NAME}-{number}")
         try:
             reader = tf.train.load_checkpoint(path)
             epoch, step = int(reader.get_tensor(_EPOCH_KEY)), int(reader.get_tensor(_STEP_KEY))

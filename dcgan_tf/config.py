@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -270,6 +271,8 @@ class TrainConfig:
             raise DcganError(f"--ema-decay must be in [0, 1), e.g. 0.99 or 0.999 (got {self.ema_decay})")
         if not self.learning_rate > 0:  # also rejects NaN
             raise DcganError(f"--learning-rate must be a positive number (got {self.learning_rate})")
+        if self.data is not None:  # absolute, so tools reading config.json find it from any working folder
+            object.__setattr__(self, "data", os.path.abspath(os.path.expanduser(self.data)))
         if self.output_dir is None:  # resolve now so config.json records where outputs went
             object.__setattr__(self, "output_dir", self.checkpoint_dir)
         if self.logdir is None:

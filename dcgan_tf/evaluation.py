@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from dcgan_tf import metrics
 from dcgan_tf.checkpoints import GENERATORS, CheckpointInfo, find_checkpoint, generate, list_checkpoints, load_generator
-from dcgan_tf.config import GENERATOR_NAMES, read_saved_config
+from dcgan_tf.config import CONFIG_FILE, GENERATOR_NAMES, read_saved_config
 from dcgan_tf.data import DATASETS, Mnist, load_mnist, to_model_range
 from dcgan_tf.errors import DcganError
 from dcgan_tf.evaluator import Evaluator, Recipe, cache_key, load_or_train_evaluator
@@ -305,6 +305,11 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
 
     saved = read_saved_config(checkpoint_dir) or {}
     data_path = config.data if config.data is not None else saved.get("data")
+    if config.data is None and data_path is not None and not Path(data_path).exists():
+        raise DcganError(
+            f"the run was trained on --data {data_path} ({checkpoint_dir / CONFIG_FILE}), which is not there from "
+            "this folder: pass --data with the dataset's path"
+        )
     mnist = load_mnist(data_path, saved.get("dataset", "mnist"))
     dataset = mnist.info
     print(

@@ -54,8 +54,9 @@ class Recipe:
 
 def default_cache_dir() -> Path:
     """Where evaluators are cached unless told otherwise: ``$XDG_CACHE_HOME/dcgan_tf`` or ``~/.cache/dcgan_tf``."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "dcgan_tf"
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    # The XDG spec ignores a relative value: it would put the cache wherever the tool happens to run.
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "dcgan_tf"
 
 
 def make_classifier(seed: int = 0) -> keras.Model:

@@ -13,8 +13,6 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import tensorflow as tf
-
 from dcgan_tf.checkpoints import BEST_FILE, CheckpointInfo, find_checkpoint, list_checkpoints, read_best
 from dcgan_tf.config import CONFIG_FILE, TrainConfig, read_saved_config
 from dcgan_tf.errors import DcganError
@@ -44,7 +42,11 @@ def set_aside_later_checkpoints(run_dir: Path, output_dir: Path, resume: Checkpo
 
 
 def resume_point(checkpoint_dir: Path, name: str | None) -> CheckpointInfo | None:
-    """The checkpoint to resume from: ``name`` or the latest (None for a new run), checked intact."""
+    """The checkpoint to resume from: ``name`` or the latest (None for a new run), checked intact.
+
+    A folder whose latest checkpoint is incomplete or damaged is refused (see `find_checkpoint`), never
+    started again from scratch.
+    """
     if name is None and not list_checkpoints(checkpoint_dir):
         return None
     return find_checkpoint(checkpoint_dir, name)
@@ -73,7 +75,7 @@ def prepare_folders(config: TrainConfig) -> tuple[Path, Path]:
 
 def _check_resumable(config: TrainConfig, checkpoint_dir: Path) -> None:
     """Refuse a folder whose checkpoints cannot be checked against ``config`` or belong to another run."""
-    has_checkpoint = tf.train.latest_checkpoint(str(checkpoint_dir)) is not None
+    has_checkpoint = bool(list_checkpoints(checkpoint_dir))
     saved = read_saved_config(checkpoint_dir)
     if has_checkpoint and saved is None:
         raise DcganError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +68,19 @@ def test_conflicts_name_the_identity_fields_that_changed():
     saved = json.loads(TrainConfig().to_json())
     assert TrainConfig(epochs=200, checkpoint_every=5).conflicts_with(saved) == []
     assert TrainConfig(noise_dim=64).conflicts_with(saved) == ["noise_dim=100 (now 64)"]
+
+
+def test_data_is_recorded_as_an_absolute_path(tmp_path, monkeypatch):
+    # config.json names the dataset so evaluate finds it from any working folder.
+    monkeypatch.chdir(tmp_path)
+    assert TrainConfig(data="mnist.npz").data == str(tmp_path / "mnist.npz")
+    assert TrainConfig(data="~/m.npz").data == str(Path.home() / "m.npz")
+
+
+def test_a_relative_xdg_cache_home_is_ignored_as_the_spec_says(monkeypatch, tmp_path):
+    from dcgan_tf.evaluator import default_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", "cache")
+    assert default_cache_dir() == Path.home() / ".cache" / "dcgan_tf"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_cache_dir() == tmp_path / "dcgan_tf"

@@ -168,6 +168,26 @@ def test_bad_input_leaves_the_existing_run_untouched(trained_run, mnist_path, tm
     assert snapshot(run) == before
 
 
+def test_a_run_whose_newest_checkpoint_lost_a_file_is_refused_not_restarted(trained_run, mnist_path, tmp_path):
+    run = copy_run(trained_run, tmp_path)
+    (run / "ckpt-8.index").unlink()  # e.g. a copy that missed a file
+    before = snapshot(run)
+    argv = ["--data", str(mnist_path), "--train-size=256", "--batch-size=64", "--epochs=3", f"--checkpoint-dir={run}"]
+    assert_one_line_error(run_cli("dcgan_tf.train", *argv), "ckpt-8 is damaged", "--checkpoint ckpt-4")
+    assert snapshot(run) == before
+
+
+def test_checkpoints_are_found_by_name_whatever_the_state_file_says(trained_run, tmp_path):
+    # A run copied from elsewhere: TensorFlow's state file points to where it used to be.
+    run = copy_run(trained_run, tmp_path)
+    (run / "checkpoint").write_text(
+        'model_checkpoint_path: "/gone/ckpt-8"\nall_model_checkpoint_paths: "/gone/ckpt-8"\n'
+    )
+    assert [(c.path, c.epoch) for c in list_checkpoints(run)] == [(str(run / "ckpt-4"), 1), (str(run / "ckpt-8"), 2)]
+    (run / "checkpoint").unlink()
+    assert [c.name for c in list_checkpoints(str(run) + "/")] == ["ckpt-4", "ckpt-8"]
+
+
 def test_nan_losses_stop_with_an_error_and_save_nothing(mnist_path, tmp_path):
     argv = [f"--data={mnist_path}", "--train-size=256", "--batch-size=64", "--learning-rate=1e30"]
     result = run_cli("dcgan_tf.train", *argv, f"--checkpoint-dir={tmp_path / 'nan'}")
