@@ -41,8 +41,9 @@ RECIPES: dict[str, dict[str, float]] = {
     "dcgan-paper": {"learning_rate": 2e-4, "beta1": 0.5, "beta2": 0.999},
 }
 STRATEGIES = ("default", "mirrored", "multiworker")
-# Keras dtype policies --precision accepts: weights always float32, compute in the named type.
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# Keras dtype policies --precision accepts: weights always float32, compute in the named type; "auto" picks
+# one for the machine when training starts (precision.auto_precision) and config.json records the choice.
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 # The GAN family that python -m dcgan_tf.compare trains: name -> the fields that make the variant.
 VARIANTS: dict[str, dict[str, str]] = {
     "dcgan": {"model": "dcgan", "loss": "bce"},
@@ -69,6 +70,8 @@ RUN_IDENTITY = (
     "precision",  # mixed_float16 adds loss-scale state to the optimizers' checkpoint
 )
 
+# What a branch (resuming from an older checkpoint with --checkpoint) may change of the identity above.
+BRANCH_MAY_CHANGE = ("learning_rate",)
 
 # Which of a checkpoint's generators the tools use: the averaged weights (default) or the trained ones.
 GENERATORS = ("ema", "raw")
@@ -169,8 +172,8 @@ class TrainConfig:
     checkpoint_dir: str = flag("training_checkpoints", "folder for checkpoints and config.json", metavar="DIR")
     checkpoint: str | None = flag(
         None,
-        "resume from this checkpoint of --checkpoint-dir (e.g. ckpt-1425, or best) instead of the latest; "
-        "later checkpoints stay, and one that would be written again is moved to archive/ first",
+        "resume from this checkpoint of --checkpoint-dir (e.g. ckpt-1425, or best) instead of the latest, as a new "
+        "branch: the later checkpoints are moved to archive/<time>/ first; a branch may change --learning-rate",
         metavar="NAME",
     )
     checkpoint_every: int = flag(15, "keep a checkpoint every K epochs (and after the last one)", type=int, metavar="K")
@@ -211,8 +214,9 @@ class TrainConfig:
     )
     precision: str = flag(
         "float32",
-        "compute type (weights stay float32): mixed_bfloat16 (CPUs with AVX512-BF16 or AMX, and Ampere or newer "
-        "GPUs; no loss scaling needed) or mixed_float16 (GPUs with tensor cores; with loss scaling)",
+        "compute type (weights stay float32): mixed_bfloat16 (CPUs with AMX, where it measured 1.7x float32's speed, "
+        "and Ampere or newer GPUs; no loss scaling needed), mixed_float16 (GPUs with tensor cores; with loss "
+        "scaling), or auto (the one known fast on this machine, printed at start)",
         choices=PRECISIONS,
     )
     mixed_precision: bool = flag(False, "shorthand for --precision mixed_float16")
@@ -262,7 +266,7 @@ class TrainConfig:
                     f"--mixed-precision means --precision mixed_float16, not {self.precision}: pass only one of them"
                 )
             object.__setattr__(self, "precision", "mixed_float16")
-        if self.precision != "float32" and self.loss == "wgan-gp":
+        if self.precision not in ("float32", "auto") and self.loss == "wgan-gp":
             raise DcganError(
                 f"--precision {self.precision} does not support --loss wgan-gp (its gradient penalty needs float32 "
                 "second derivatives): use float32 or another loss"
@@ -286,11 +290,16 @@ class TrainConfig:
         return "\n".join(f"  {f.name:<17}= {getattr(self, f.name)!r}" for f in dataclasses.fields(self))
 
     def conflicts_with(self, saved: dict[str, Any]) -> list[str]:
-        """Identity fields whose saved value differs from ours, as ``name=saved (now new)`` strings."""
+        """Identity fields whose saved value differs from ours, as ``name=saved (now new)`` strings.
+
+        Going back with ``--checkpoint`` starts a branch, which may change `BRANCH_MAY_CHANGE` (e.g. a
+        smaller learning rate after the run diverged).
+        """
+        free = BRANCH_MAY_CHANGE if self.checkpoint is not None else ()
         return [
             f"{name}={saved[name]!r} (now {getattr(self, name)!r})"
             for name in RUN_IDENTITY
-            if name in saved and saved[name] != getattr(self, name)
+            if name in saved and saved[name] != getattr(self, name) and name not in free
         ]
 
 

@@ -12,6 +12,7 @@ them, so a run resumed in the middle of an epoch sees exactly the batches it wou
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     path = Path(path)
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as err:  # zlib.error: a corrupt compressed stream
         raise DcganError(f"{path} is unreadable ({err}): re-download the IDX files") from None
     # Header: two zero bytes, a type code (0x08 = unsigned byte), the number of dimensions, then
     # one big-endian uint32 per dimension.
@@ -160,6 +161,18 @@ def _validated(arrays: dict[str, np.ndarray], source: str, dataset: str) -> Mnis
             raise DcganError(
                 f"{source}: x_{split} has {len(x)} images but y_{split} has shape {y.shape}: "
                 "the file is incomplete; re-download it"
+            )
+        classes = len(DATASETS[dataset].class_names)
+        if not np.issubdtype(y.dtype, np.integer):
+            raise DcganError(
+                f"{source}: y_{split} has dtype {y.dtype}, expected integer labels 0-{classes - 1}: use the dataset's "
+                "official labels"
+            )
+        outside = (y < 0) | (y >= classes)
+        if outside.any():
+            raise DcganError(
+                f"{source}: y_{split} holds {int(outside.sum()):,} labels outside 0-{classes - 1} (e.g. "
+                f"{int(y[outside][0])} at index {int(np.argmax(outside))}): use the dataset's official labels"
             )
     return Mnist(**{key: arrays[key] for key in NPZ_KEYS}, dataset=dataset)
 

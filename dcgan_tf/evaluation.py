@@ -27,9 +27,17 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from dcgan_tf import metrics
-from dcgan_tf.checkpoints import GENERATORS, CheckpointInfo, find_checkpoint, generate, list_checkpoints, load_generator
+from dcgan_tf.checkpoints import (
+    GENERATORS,
+    CheckpointInfo,
+    damage,
+    find_checkpoint,
+    generate,
+    list_checkpoints,
+    load_generator,
+)
 from dcgan_tf.config import CONFIG_FILE, GENERATOR_NAMES, read_saved_config
-from dcgan_tf.data import DATASETS, Mnist, load_mnist, to_model_range
+from dcgan_tf.data import DATASETS, Mnist, load_mnist, steps_per_epoch, to_model_range
 from dcgan_tf.errors import DcganError
 from dcgan_tf.evaluator import Evaluator, Recipe, cache_key, load_or_train_evaluator
 from dcgan_tf.files import ensure_writable, write_text
@@ -331,8 +339,9 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
             )
             generator = load_generator(checkpoint_dir, info.name, which)
             scores = evaluate_generator(generator, reference, config.num_samples, config.seed)
-            rows.append((f"{info.name} ({GENERATOR_NAMES[which]})", str(info.epoch), scores))
-            records.append(scores.record(info.name, info.epoch, which))
+            where = str(info.epoch) + (f" + {info.step} batches" if info.step else "")
+            rows.append((f"{info.name} ({GENERATOR_NAMES[which]})", where, scores))
+            records.append(scores.record(info.name, info.epoch, which) | {"batches": info.number})
 
     print(
         f"\n{config.num_samples:,} generated {dataset.item}s vs the {len(mnist.x_test):,} test {dataset.item}s "
@@ -347,16 +356,31 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
         write_text(json_path, json.dumps(payload, indent=2) + "\n")
         print(f"wrote {json_path}")
     if config.all_checkpoints:
-        by_epoch: dict[int, dict[str, float]] = {}
+        # One point per checkpoint, at its training position: a mid-epoch one (left by Ctrl-C) between epochs.
+        batches_per_epoch = steps_per_epoch(saved.get("train_size") or len(mnist.x_train), saved.get("batch_size", 256))
+        points: dict[str, dict[str, float]] = {}
         for record, (_, _, scores) in zip(records, rows[1:]):
             prefix = "raw_" if record["generator"] == "raw" and config.generator == "both" else ""
-            by_epoch.setdefault(record["epoch"], {"epoch": record["epoch"]}).update(
+            position = {"epoch": record["batches"] / max(batches_per_epoch, 1)}
+            points.setdefault(record["checkpoint"], position).update(
                 {prefix + k: v for k, v in scores.columns().items()}
             )
-        print(f"wrote {plot_metrics(list(by_epoch.values()), plot_path, floor=floor.columns(), title=dataset.title)}")
+        print(f"wrote {plot_metrics(list(points.values()), plot_path, floor=floor.columns(), title=dataset.title)}")
     return records
 
 
 def _chosen_checkpoints(directory: Path, name: str | None, all_checkpoints: bool) -> list[CheckpointInfo]:
-    latest = find_checkpoint(directory, name)  # raises the one-line errors for a missing folder or name
-    return list_checkpoints(directory) if all_checkpoints else [latest]
+    """The checkpoint asked for, or with ``all_checkpoints`` every intact one (a damaged one is named and skipped)."""
+    infos = list_checkpoints(directory)
+    if not all_checkpoints or not infos:
+        return [find_checkpoint(directory, name)]  # raises the one-line errors for a missing folder, name or file
+    intact = []
+    for info in infos:
+        problem = damage(info.path)
+        if problem is None:
+            intact.append(info)
+        else:
+            print(f"skipping {info.name}: damaged ({problem})", flush=True)
+    if not intact:
+        raise DcganError(f"every checkpoint in {directory} is damaged: restore them from a backup")
+    return intact

@@ -17,6 +17,10 @@ from pathlib import Path
 from dcgan_tf.errors import DcganError
 
 ARCHIVE = "archive"
+# TensorBoard reads every file whose name holds "tfevents", at any depth below its --logdir, as part of
+# a run. Archived event files are renamed so that `tensorboard --logdir runs/` never shows them as runs;
+# renaming them back (archived-events -> tfevents) makes them readable again.
+EVENTS_MARK, ARCHIVED_EVENTS_MARK = "tfevents", "archived-events"
 
 
 def ensure_writable(folder: str | Path, flag: str) -> Path:
@@ -85,4 +89,12 @@ def archive_contents(folder: str | Path) -> Path | None:
     target = archive_folder(folder)
     for entry in entries:
         shutil.move(str(entry), target / entry.name)
+    hide_event_files(target)
     return target
+
+
+def hide_event_files(folder: str | Path) -> None:
+    """Rename the TensorBoard event files below ``folder`` so TensorBoard no longer finds them (see `EVENTS_MARK`)."""
+    for path in list(Path(folder).rglob(f"*{EVENTS_MARK}*")):
+        if path.is_file():
+            path.rename(path.with_name(path.name.replace(EVENTS_MARK, ARCHIVED_EVENTS_MARK)))

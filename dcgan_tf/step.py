@@ -9,6 +9,8 @@ replicas gives the same mean loss as one device would.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 
 import tensorflow as tf
@@ -31,8 +33,54 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([d.name for d in devices])
     if name == "multiworker":
+        check_tf_config(os.environ.get("TF_CONFIG"))
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise DcganError(f"unknown strategy {name!r}: choose default, mirrored or multiworker")
+
+
+def check_tf_config(text: str | None) -> None:
+    """Raise `DcganError` unless ``text`` is a usable ``TF_CONFIG``: JSON with a ``cluster`` of
+    ``host:port`` lists and a ``task`` whose type is in the cluster and whose index is in range."""
+    fix = (
+        'set it as in the README, e.g. {"cluster": {"worker": ["host0:port", "host1:port"]}, '
+        '"task": {"type": "worker", "index": 0}}'
+    )
+    if not text:
+        raise DcganError(f"--strategy multiworker needs the TF_CONFIG environment variable: {fix}")
+    try:
+        tf_config = json.loads(text)
+    except ValueError as err:
+        raise DcganError(f"TF_CONFIG is not valid JSON ({err}): {fix}") from None
+    cluster = tf_config.get("cluster") if isinstance(tf_config, dict) else None
+    if not isinstance(cluster, dict) or not cluster:
+        raise DcganError(f'TF_CONFIG has no "cluster" object: {fix}')
+    for job, addresses in cluster.items():
+        if (
+            not isinstance(addresses, list)
+            or not addresses
+            or not all(isinstance(a, str) and a.rpartition(":")[2].isdigit() for a in addresses)
+        ):
+            raise DcganError(f'TF_CONFIG\'s cluster job {job!r} must be a list of "host:port" strings: {fix}')
+    task = tf_config.get("task")
+    if not isinstance(task, dict) or task.get("type") not in cluster:
+        raise DcganError(f'TF_CONFIG\'s "task" must name a "type" among {", ".join(cluster)}: {fix}')
+    index, size = task.get("index"), len(cluster[task["type"]])
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < size:
+        raise DcganError(
+            f"TF_CONFIG's task index {index!r} is not one of the {size} {task['type']} task(s) (0-{size - 1}): {fix}"
+        )
+
+
+def check_replica_split(batch_size: int, replicas: int) -> None:
+    """Raise `DcganError` unless the global batch splits evenly over ``replicas``: an uneven split would
+    scale the losses wrongly and give two replicas overlapping noise."""
+    if batch_size % replicas:
+        lower, upper = batch_size // replicas * replicas, -(-batch_size // replicas) * replicas
+        nearest = " or ".join(str(size) for size in (lower, upper) if size > 0)
+        raise DcganError(
+            f"--batch-size {batch_size} does not split evenly over {replicas} replicas: use a multiple of "
+            f"{replicas}, e.g. --batch-size {nearest}"
+        )
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -47,6 +95,7 @@ def make_train_step(
     players: Players,
     objective: Objective,
     seed: int,
+    batches: tf.Variable,
     strategy: tf.distribute.Strategy | None = None,
     average: WeightAverage | None = None,
     jit_compile: bool = False,
@@ -59,9 +108,9 @@ def make_train_step(
     applies) and, once the replicas are done, the updates that work on the whole model (``average``,
     the averaged generator, follows every generator update).
 
-    Random draws of step ``t`` are a pure function of ``(seed, t)`` (``t`` is the discriminator
-    optimizer's iteration counter, which checkpoints save), so a resumed run draws the same numbers
-    as an uninterrupted one, and every replica takes its own slice of the same global draw.
+    Random draws of step ``t`` are a pure function of ``(seed, t)``, where ``t`` is ``batches``, the run's
+    batch counter (int64, saved in checkpoints), which each call advances by one: a resumed run draws the
+    same numbers as an uninterrupted one, and every replica takes its own slice of the same global draw.
     """
     strategy = strategy or tf.distribute.get_strategy()
 
@@ -69,7 +118,7 @@ def make_train_step(
         ctx = tf.distribute.get_replica_context()
         local_batch = tf.shape(images)[0]
         global_batch = local_batch * ctx.num_replicas_in_sync
-        step = tf.cast(players.discriminator_optimizer.iterations, tf.int64)
+        step = batches.read_value()
         first = ctx.replica_id_in_sync_group * local_batch
 
         def stream_seed(stream: int) -> tf.Tensor:
@@ -96,6 +145,7 @@ def make_train_step(
     @tf.function(jit_compile=jit_compile)
     def train_step(images: tf.Tensor, labels: tf.Tensor, update_generator: bool = True) -> dict[str, tf.Tensor]:
         per_replica = strategy.run(replica_step, args=(images, labels, update_generator))
+        batches.assign_add(1)  # after the replicas read it (ops on one variable run in program order)
         if average is not None and update_generator:  # on the device, in the same call: no round-trip
             average.update(players.generator_optimizer.iterations)
         return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}

@@ -9,6 +9,7 @@ stop it after the current batch with a checkpoint, so no finished work is ever l
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import shutil
 import signal
@@ -27,6 +28,7 @@ from dcgan_tf.averaging import WeightAverage
 from dcgan_tf.checkpoints import (
     BEST_FILE,
     CheckpointStore,
+    checkpoint_recipe,
     grid_images,
     read_best,
     write_best,
@@ -37,6 +39,7 @@ from dcgan_tf.errors import DcganError, Interrupted
 from dcgan_tf.files import write_text
 from dcgan_tf.losses import METRICS, Players, get_loss
 from dcgan_tf.models import NUM_CLASSES, build_generator, build_models, model_spec, random_state
+from dcgan_tf.precision import auto_precision, precision_hint
 from dcgan_tf.runs import (
     HISTORY_COLUMNS,
     HISTORY_FILE,
@@ -47,7 +50,7 @@ from dcgan_tf.runs import (
     worker_folders,
     write_history,
 )
-from dcgan_tf.step import is_chief, make_strategy, make_train_step
+from dcgan_tf.step import check_replica_split, is_chief, make_strategy, make_train_step
 
 NUM_EXAMPLES = 16  # digits in each epoch grid (4x4), drawn from the same fixed noise every epoch
 # A conditional model's grid: NUM_CLASSES noise vectors, each drawn as every digit (one row per digit).
@@ -71,6 +74,10 @@ class Gan:
     average: WeightAverage  # keeps generator_ema the average of generator
     sample_noise: tf.Variable  # (NUM_EXAMPLES or NUM_CLASSES, noise_dim), fixed for the whole run
     recipe: tf.Variable  # the --recipe name (a string), so a checkpoint says how it was trained
+    # The run's one batch counter: advanced once per batch trained, whatever the optimizers do (a
+    # mixed_float16 step with non-finite gradients is skipped by the optimizers, not by the run). It
+    # numbers checkpoints and TensorBoard steps and seeds each batch's random draws.
+    batches: tf.Variable = field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False))
     epoch: tf.Variable = field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False))
     step: tf.Variable = field(default_factory=lambda: tf.Variable(0, dtype=tf.int64, trainable=False))
     # Running sums of METRICS and the seconds spent over the `step` batches of the unfinished epoch.
@@ -80,7 +87,13 @@ class Gan:
         """The compiled training step over these models and optimizers (see `step.make_train_step`)."""
         players = Players(self.generator, self.discriminator, self.generator_optimizer, self.discriminator_optimizer)
         return make_train_step(
-            players, get_loss(config.loss), config.seed, strategy, self.average, jit_compile=config.jit_compile
+            players,
+            get_loss(config.loss),
+            config.seed,
+            self.batches,
+            strategy,
+            self.average,
+            jit_compile=config.jit_compile,
         )
 
     def epoch_grid(self) -> tuple[np.ndarray, int]:
@@ -97,6 +110,7 @@ class Gan:
             "dropout_state": random_state(self.discriminator),
             "sample_noise": self.sample_noise,
             "recipe": self.recipe,
+            "batches": self.batches,
             "epoch": self.epoch,
             "step": self.step,
             "sums": self.sums,
@@ -148,6 +162,10 @@ def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = Non
 
 def fit(config: TrainConfig) -> list[dict[str, float]]:
     """Train (or resume training) as ``config`` says; returns the history, one dict per epoch."""
+    if config.precision == "auto":  # resolved before anything records it: config.json names the real choice
+        choice, why = auto_precision(config.loss, measure=lambda precision: _images_per_second(config, precision))
+        print(f"--precision auto: {choice} ({why})")
+        config = dataclasses.replace(config, precision=choice)
     print("dcgan_tf training with:\n" + config.describe(), flush=True)
     # The strategy first: multi-worker collectives must be set up before TensorFlow runs any op.
     strategy = None if config.dry_run else make_strategy(config.strategy)
@@ -157,6 +175,7 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     if strategy is None:
         return [_dry_run(config, images, labels)]
 
+    check_replica_split(config.batch_size, strategy.num_replicas_in_sync)
     chief = is_chief(strategy)
     hint = precision_hint(config.precision)
     if hint:
@@ -167,10 +186,21 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     # Every task reads the run's real folder (workers write only to scratch), so all resume alike.
     run_dir = Path(config.checkpoint_dir)
     resume = resume_point(run_dir, config.checkpoint)
+    recipe = checkpoint_recipe(resume.path) if resume is not None else None
+    if recipe not in (None, config.recipe):  # config.json says the same, unless it was replaced
+        raise DcganError(
+            f"{resume.name} was trained with --recipe {recipe}, not {config.recipe}: pass --recipe {recipe} to "
+            "resume it, or use --fresh (moves the run to archive/) or another --checkpoint-dir"
+        )
     if resume is not None and chief and config.checkpoint is not None:
         set_aside_later_checkpoints(run_dir, output_dir, resume)
     if resume is not None:
         missing = store.restore(resume.path)
+        if "batches" in missing:  # saved before the counter existed, when the optimizer's counter was it
+            gan.batches.assign(int(_read(gan.discriminator_optimizer.iterations)))
+        # A checkpoint restores the rate it was trained with; a branch (--checkpoint) may lower it.
+        for optimizer in (gan.generator_optimizer, gan.discriminator_optimizer):
+            optimizer.learning_rate.assign(config.learning_rate)
         if "generator_ema" in missing:
             gan.average.reset()
             print(f"{resume.name} has no averaged generator (saved by an older version): it starts from the raw one")
@@ -183,7 +213,6 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     if _out_of_time(config, history):
         print(f"nothing to do: this run has trained --max-minutes {config.max_minutes:g}; raise it to continue")
         return history
-    write_text(checkpoint_dir / CONFIG_FILE, config.to_json())
     dashboard = _open_dashboard(config, gan, resumed=resume is not None) if chief else Dashboard(None)
 
     train_step = gan.make_step(config, strategy)
@@ -210,7 +239,7 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
                     _log_epoch(dashboard, gan, grid, row, num_steps * config.batch_size)
                 print(_summary(row, config.epochs), flush=True)
                 if out_of_time or new_best or (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
-                    saved = store.save(_global_step(gan))
+                    saved = _save(gan, store, config)
                     print(f"saved {saved}")
                     if new_best:
                         best = _best_record(saved, row)
@@ -221,7 +250,7 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
                     break
                 if stop and epoch + 1 < config.epochs:  # the signal came during the epoch's last batch
                     raise Interrupted(
-                        f"saved {store.save(_global_step(gan))} after epoch {epoch + 1}; run the same command to resume"
+                        f"saved {_save(gan, store, config)} after epoch {epoch + 1}; run the same command to resume"
                     )
         if chief:
             _print_where_to_sample(checkpoint_dir, store.latest, best)
@@ -237,7 +266,8 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     finally:
         dashboard.close()
         if chief:
-            _write_gif(output_dir, int(gan.epoch))
+            if int(gan.epoch) > start:  # this session finished an epoch: one more frame
+                _write_gif(output_dir, int(gan.epoch))
         else:  # a worker's copies were only needed to take part in the collective saves
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return history
@@ -267,21 +297,20 @@ def _log_epoch(
     dashboard.images(step, {name: visualize.tile(images, cols) for name, (images, cols) in grids.items()})
 
 
-def precision_hint(precision: str, cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
-    """A one-line tip when float32 training runs on a CPU that has bfloat16 units (AVX512-BF16 or AMX)."""
-    if precision != "float32" or tf.config.list_physical_devices("GPU"):
-        return None
-    try:
-        flags = set(Path(cpuinfo).read_text().split())
-    except OSError:
-        return None
-    units = [name for flag, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16")) if flag in flags]
-    if not units:
-        return None
-    return (
-        f"tip: this CPU has bfloat16 units ({', '.join(units)}): --precision mixed_bfloat16 trained 1.7x as many "
-        "images/s as float32 on such a CPU (README, Performance)"
-    )
+def _images_per_second(config: TrainConfig, precision: str, steps: int = 3) -> float:
+    """Training images/s of a few steps of ``config``'s models in ``precision`` on random images
+    (after a warm-up step that traces the step), for ``--precision auto``."""
+    config = dataclasses.replace(config, precision=precision, jit_compile=False)
+    gan = build_gan(config)
+    train_step = gan.make_step(config)
+    images = tf.random.stateless_uniform([config.batch_size, 28, 28, 1], [0, 0], minval=-1, maxval=1)
+    labels = tf.zeros([config.batch_size], tf.int32)
+    float(train_step(images, labels)["d_loss"])  # trace and warm up
+    started = time.perf_counter()
+    for _ in range(steps):
+        outputs = train_step(images, labels)
+    float(outputs["d_loss"])  # wait for the last step
+    return steps * config.batch_size / (time.perf_counter() - started)
 
 
 def _best_record(checkpoint: str, row: dict[str, float]) -> dict:
@@ -327,7 +356,7 @@ def _train_epoch(config, gan, store, train_step, strategy, dataset, epoch, num_s
     if strategy.num_replicas_in_sync > 1 or config.strategy != "default":
         batches = strategy.experimental_distribute_dataset(batches)  # splits each global batch
     for images, labels in batches:
-        update_generator = (epoch * num_steps + done + 1) % config.critic_steps == 0
+        update_generator = (step_before_epoch + done + 1) % config.critic_steps == 0
         outputs = train_step(images, labels, update_generator)
         window.append(tf.stack([tf.cast(outputs[name], tf.float32) for name in METRICS]))
         done += 1
@@ -337,10 +366,7 @@ def _train_epoch(config, gan, store, train_step, strategy, dataset, epoch, num_s
         if not np.isfinite(values).all():
             print(flush=True)  # end the progress bar's line
             bad = done - len(window) + 1 + int(np.argmax(~np.isfinite(values).all(axis=1)))
-            raise DcganError(
-                f"losses became NaN/inf at epoch {epoch + 1}, batch {bad}; nothing from this epoch was saved "
-                f"(last checkpoint: {store.latest or 'none yet'}): lower --learning-rate, or resume to retry"
-            )
+            raise _diverged(f"the losses became NaN/inf at epoch {epoch + 1}, batch {bad}", store, config)
         window = []
         sums[:4] += values.sum(axis=0)
         bar.update(done, values=list(zip(METRICS, sums[:4] / done)))
@@ -349,9 +375,10 @@ def _train_epoch(config, gan, store, train_step, strategy, dataset, epoch, num_s
             print(flush=True)
             _save_position(gan, epoch, done, sums, time.perf_counter() - started)
             raise Interrupted(
-                f"saved {store.save(_global_step(gan))} at epoch {epoch + 1}, batch {done}/{num_steps}; "
+                f"saved {_save(gan, store, config)} at epoch {epoch + 1}, batch {done}/{num_steps}; "
                 "run the same command to resume"
             )
+    _check_finite(gan, store, config)  # before the epoch leaves any trace: outputs, history, checkpoint
     sums[4] += time.perf_counter() - started
     _save_position(gan, epoch + 1, 0, np.zeros(5), 0.0)
     means = sums[:4] / max(done, 1)
@@ -378,8 +405,38 @@ def _save_position(gan: Gan, epoch: int, step: int, sums: np.ndarray, extra_seco
 
 def _global_step(gan: Gan) -> int:
     """The number of batches trained so far, which names checkpoints (one per training position)."""
-    # The discriminator steps on every batch (the generator, with --critic-steps N, on every Nth).
-    return int(_read(gan.discriminator_optimizer.iterations))
+    return int(gan.batches.numpy())
+
+
+def _save(gan: Gan, store: CheckpointStore, config: TrainConfig) -> str:
+    """Checkpoint the run at its batch count, with the config.json it was trained with beside it, once
+    every weight is checked finite (a NaN checkpoint would be the one a resume picks up)."""
+    _check_finite(gan, store, config)
+    write_text(store.directory / CONFIG_FILE, config.to_json())  # here, so a failed run never rewrites it
+    return store.save(_global_step(gan))
+
+
+def _check_finite(gan: Gan, store: CheckpointStore, config: TrainConfig) -> None:
+    """Raise the diverged-run error unless every weight of the three models is finite."""
+    models = {"generator": gan.generator, "discriminator": gan.discriminator, "averaged generator": gan.generator_ema}
+    broken = [name for name, model in models.items() if not all(np.isfinite(w).all() for w in model.get_weights())]
+    if broken:
+        raise _diverged(
+            f"the {' and '.join(broken)} weights became NaN/inf by batch {_global_step(gan)}", store, config
+        )
+
+
+def _diverged(what: str, store: CheckpointStore, config: TrainConfig) -> DcganError:
+    """The one-line error of a run that diverged: nothing of it saved, where to go back to, and how."""
+    latest = store.latest
+    lower = f"--learning-rate {config.learning_rate / 10:g}"
+    fix = (
+        f"the last good checkpoint is {latest}: resume from it with a smaller learning rate, "
+        f"--checkpoint {Path(latest).name} {lower} (and this run's other flags)"
+        if latest
+        else f"no checkpoint was saved yet: start again with a smaller learning rate, {lower}"
+    )
+    return DcganError(f"{what}; nothing of it was saved: {fix}")
 
 
 def _out_of_time(config: TrainConfig, history: list[dict[str, float]]) -> bool:

@@ -43,7 +43,10 @@ def one_step(strategy: tf.distribute.Strategy, images: np.ndarray, loss: str, we
         average = WeightAverage(generator, averaged, decay=0.99)
         average.reset()
     start = (generator.get_weights(), discriminator.get_weights())
-    step = make_train_step(Players(generator, discriminator, *optimizers), get_loss(loss), 0, strategy, average)
+    batches = tf.Variable(0, dtype=tf.int64)
+    step = make_train_step(
+        Players(generator, discriminator, *optimizers), get_loss(loss), 0, batches, strategy, average
+    )
     dataset = tf.data.Dataset.from_tensors((images, np.zeros(len(images), np.int32)))
     if strategy.num_replicas_in_sync > 1:
         dataset = strategy.experimental_distribute_dataset(dataset)

@@ -29,12 +29,12 @@ STEP_TAGS = {
 }
 
 
-def read_events(logdir: Path) -> dict[str, list[tuple[int, object]]]:
-    """Every summary value in ``logdir``'s own event files (not archived ones): tag -> [(step, value)]."""
+def read_events(logdir: Path, pattern: str = "events.out.tfevents.*") -> dict[str, list[tuple[int, object]]]:
+    """Every summary value in ``logdir``'s event files named like ``pattern``: tag -> [(step, value)]."""
     import tensorflow as tf
 
     found = defaultdict(list)
-    for path in sorted(logdir.glob("events.out.tfevents.*")):
+    for path in sorted(logdir.glob(pattern)):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             for value in event.summary.value:
                 found[value.tag].append((event.step, value))
@@ -58,9 +58,13 @@ def test_events_hold_losses_images_and_metrics_and_a_resume_repeats_no_step(
     assert [step for step, _ in first["epoch/fid"]] == [12] and "epoch/raw_fid" in first
     assert "_hparams_/session_start_info" in first  # the HParams plugin's record of the run's settings
 
-    # A crash after the step-8 checkpoint: its later checkpoint is lost, the events past step 8 remain.
+    # A crash after the step-8 checkpoint: its later checkpoint is lost, the events past step 8 remain,
+    # and the event file ends in a record torn in the middle of its write.
     for file in run.glob("ckpt-12.*"):
         file.unlink()
+    (events,) = (run / "logs").glob("events.out.tfevents.*")
+    with events.open("ab") as f:
+        f.write(b"\x20\x00\x00\x00\x00\x00\x00\x00torn")  # a length header, then too few bytes
     fit(TrainConfig(**flags, evaluator_dir=str(evaluator_dir)))
     resumed = read_events(run / "logs")
     for tag in STEP_TAGS | {"epoch/averaged_generator", "epoch/images_per_second"}:
@@ -69,9 +73,19 @@ def test_events_hold_losses_images_and_metrics_and_a_resume_repeats_no_step(
     assert [step for step, _ in resumed["steps/generator_loss"]] == [2, 4, 6, 8, 10, 12]
     assert [step for step, _ in resumed["epoch/raw_generator"]] == [4, 8, 12]
     assert len(resumed["_hparams_/session_start_info"]) == 1  # once per run, not once per session
-    archived = list((run / "archive").rglob("events.out.tfevents.*"))
+    archived = list((run / "archive").rglob("events.out.archived-events.*"))
     assert len(archived) == 1  # the original file was moved aside, not deleted
-    assert [step for step, _ in read_events(archived[0].parent)["steps/d_real"]] == [2, 4, 6, 8, 10, 12]
+    before_crash = read_events(archived[0].parent, "events.out.archived-events.*")  # readable as it was
+    assert [step for step, _ in before_crash["steps/d_real"]] == [2, 4, 6, 8, 10, 12]
+    # ...but `tensorboard --logdir` on the parent folder shows only the run itself, not the archive.
+    from tensorboard.backend.event_processing import io_wrapper
+
+    assert [Path(d) for d in io_wrapper.GetLogdirSubdirectories(str(tmp_path))] == [run / "logs"]
+
+    # --fresh archives the whole run, event files included, out of TensorBoard's sight too.
+    fit(TrainConfig(**{**flags, "eval_every": None, "epochs": 1, "fresh": True}))
+    assert [Path(d) for d in io_wrapper.GetLogdirSubdirectories(str(tmp_path))] == [run / "logs"]
+    assert len(list((run / "archive").rglob("events.out.archived-events.*"))) == 3
 
 
 def free_port() -> int:

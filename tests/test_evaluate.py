@@ -243,7 +243,12 @@ def test_eval_every_keeps_the_best_checkpoint_off_the_checkpoint_schedule(
     assert best["generator"] == "ema" and "raw_fid" in best
     info = find_checkpoint(run, "best")
     assert (info.name, info.epoch) == (best["checkpoint"], best["epoch"])
-    assert load_generator(run, "best").get_weights()[0].shape == load_generator(run).get_weights()[0].shape
+    # `best` restores the best checkpoint's weights: those of that checkpoint, not the latest's (unless it is it).
+    best_weights = load_generator(run, "best").get_weights()
+    for a, b in zip(best_weights, load_generator(run, info.name).get_weights()):
+        np.testing.assert_array_equal(a, b)
+    latest_differs = any(np.any(a != b) for a, b in zip(best_weights, load_generator(run).get_weights()))
+    assert latest_differs == (best["epoch"] != 4)
 
     out = tmp_path / "best.png"
     result = run_cli("dcgan_tf.sample", f"--checkpoint-dir={run}", "--checkpoint=best", f"--out={out}")

@@ -93,17 +93,3 @@ def test_xla_compiled_step_trains_deterministically():
     # step's (Adam's first step moves weights by +-lr either way), but the same seed gives the same run.
     assert xla == pytest.approx(again, abs=1e-6) and differing_share(xla_weights, again_weights) < 1e-3
     assert xla == pytest.approx(plain, abs=0.05)  # the same losses up to those masks
-
-
-def test_a_float32_run_on_a_cpu_with_bfloat16_units_gets_a_tip(tmp_path):
-    from dcgan_tf.training import precision_hint
-
-    amx, avx2 = tmp_path / "amx", tmp_path / "avx2"
-    amx.write_text("flags\t\t: fpu sse avx512f avx512_bf16 amx_bf16 amx_tile\n")
-    avx2.write_text("flags\t\t: fpu sse avx2 fma\n")
-    assert "AMX, AVX512-BF16" in precision_hint("float32", amx) and "--precision mixed_bfloat16" in precision_hint(
-        "float32", amx
-    )
-    assert precision_hint("float32", avx2) is None
-    assert precision_hint("mixed_bfloat16", amx) is None  # already using them
-    assert precision_hint("float32", tmp_path / "missing") is None

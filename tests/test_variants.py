@@ -75,6 +75,13 @@ def test_each_variant_trains_resumes_exactly_samples_and_exports(variant, mnist_
     flags = tiny_flags(mnist_path, tmp_path / "straight", train_size=192, batch_size=32, **VARIANTS[variant])
     history = fit(TrainConfig(**flags))
     assert all(np.isfinite(row["generator_loss"]) for row in history)
+    reader = tf.train.load_checkpoint(list_checkpoints(tmp_path / "straight")[-1].path)
+    updates = {
+        name: int(reader.get_tensor(f"{name}_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+        for name in ("generator", "discriminator")
+    }
+    critic_steps = 5 if "wgan-gp" in variant else 1
+    assert updates == {"discriminator": 12, "generator": 12 // critic_steps}  # 2 epochs of 6 batches
     resumed = tmp_path / "resumed"
     fit(TrainConfig(**{**flags, "checkpoint_dir": str(resumed), "epochs": 1}))
     fit(TrainConfig(**{**flags, "checkpoint_dir": str(resumed)}))  # continues at epoch 2
