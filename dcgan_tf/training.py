@@ -185,7 +185,8 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     store = CheckpointStore(checkpoint_dir, **gan.checkpoint_objects())
     # Every task reads the run's real folder (workers write only to scratch), so all resume alike.
     run_dir = Path(config.checkpoint_dir)
-    resume = resume_point(run_dir, config.checkpoint)
+    # --fresh: the chief has just moved the old run aside; a worker must not race it to the old checkpoints.
+    resume = None if config.fresh else resume_point(run_dir, config.checkpoint)
     recipe = checkpoint_recipe(resume.path) if resume is not None else None
     if recipe not in (None, config.recipe):  # config.json says the same, unless it was replaced
         raise DcganError(

@@ -39,14 +39,14 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def start_workers(run: Path, data: Path, tmp_path: Path, epochs: int) -> list[subprocess.Popen]:
+def start_workers(run: Path, data: Path, tmp_path: Path, epochs: int, *extra: str) -> list[subprocess.Popen]:
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     flags = tiny_flags(data, run, epochs=epochs)
-    args = [f"--{k.replace('_', '-')}={v}" for k, v in flags.items()] + ["--strategy=multiworker"]
+    args = [f"--{k.replace('_', '-')}={v}" for k, v in flags.items()] + ["--strategy=multiworker", *extra]
     workers = []
     for index in range(2):
         scratch = tmp_path / f"worker{index}-tmp"  # where a worker's redundant copies go (and must go away)
-        scratch.mkdir()
+        scratch.mkdir(exist_ok=True)
         env = {
             **os.environ,
             "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
@@ -111,3 +111,19 @@ def test_a_killed_worker_stops_the_chief_with_one_line_and_the_checkpoint_resume
     last = find_checkpoint(run)  # reads every tensor: intact
     history = fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=last.epoch + 1)))
     assert history[-1]["epoch"] == last.epoch + 1
+
+
+def test_workers_branch_from_a_checkpoint_and_start_fresh_together(mnist_path, tmp_path):
+    run = tmp_path / "multi"
+    fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=2)))
+    for extra, epochs, expected in (
+        (["--checkpoint=ckpt-4"], 2, [("ckpt-4", 1), ("ckpt-8", 2)]),  # ckpt-8 set aside, then trained again
+        (["--fresh"], 1, [("ckpt-4", 1)]),  # the whole run moved aside; no worker resumes from it
+    ):
+        workers = start_workers(run, mnist_path, tmp_path, epochs, *extra)
+        outputs = [worker.communicate(timeout=600) for worker in workers]
+        for worker, (_, err) in zip(workers, outputs):
+            assert worker.returncode == 0, err[-2000:]
+        assert [(c.name, c.epoch) for c in list_checkpoints(run)] == expected, extra
+    archived = sorted(p.name for p in (run / "archive").rglob("ckpt-*.index"))
+    assert archived == ["ckpt-4.index", "ckpt-8.index", "ckpt-8.index"]  # nothing deleted
