@@ -85,11 +85,19 @@ class Scores:
             columns["digit_accuracy"] = self.digit_accuracy
         return columns
 
-    def record(self, checkpoint: str | None = None, epoch: int | None = None, generator: str = "ema") -> dict[str, Any]:
-        """The JSON object ``--json`` writes for one generator of one checkpoint."""
+    def record(
+        self,
+        checkpoint: str | None = None,
+        epoch: int | None = None,
+        generator: str = "ema",
+        batches: int | None = None,
+    ) -> dict[str, Any]:
+        """The JSON object ``--json`` writes for one generator of one checkpoint (``epoch``: completed epochs,
+        ``batches``: batches trained, which also places a mid-epoch checkpoint)."""
         return {
             "checkpoint": checkpoint,
             "epoch": epoch,
+            "batches": batches,
             "generator": generator,
             "fid": self.fid,
             "classifier_score": self.classifier_score,
@@ -341,7 +349,7 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
             scores = evaluate_generator(generator, reference, config.num_samples, config.seed)
             where = str(info.epoch) + (f" + {info.step} batches" if info.step else "")
             rows.append((f"{info.name} ({GENERATOR_NAMES[which]})", where, scores))
-            records.append(scores.record(info.name, info.epoch, which) | {"batches": info.number})
+            records.append(scores.record(info.name, info.epoch, which, info.number))
 
     print(
         f"\n{config.num_samples:,} generated {dataset.item}s vs the {len(mnist.x_test):,} test {dataset.item}s "

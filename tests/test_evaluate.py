@@ -20,7 +20,17 @@ from dcgan_tf.evaluate import EvaluateConfig, main
 # The project's recipe (8 epochs) on only 2,000 training digits reaches ~95% on the test digits;
 # on the full 24k subset it reaches 98.9%+. Below this something is broken, not just small.
 TINY_ACCURACY = 0.90
-JSON_KEYS = {"checkpoint", "epoch", "generator", "fid", "classifier_score", "precision", "recall", "class_histogram"}
+JSON_KEYS = {
+    "checkpoint",
+    "epoch",
+    "batches",
+    "generator",
+    "fid",
+    "classifier_score",
+    "precision",
+    "recall",
+    "class_histogram",
+}
 
 
 # --- the maths -------------------------------------------------------------------------------------
@@ -148,7 +158,12 @@ def test_cli_evaluates_all_checkpoints_to_json_and_a_plot(trained_run, small_dat
     assert "reusing MNIST evaluator" in result.stdout  # the session's evaluator, not a new one
     assert "real training digits" in result.stdout and "FID" in result.stdout
     records = json.loads(out.read_text())
-    assert [(r["epoch"], r["generator"]) for r in records] == [(1, "ema"), (1, "raw"), (2, "ema"), (2, "raw")]
+    assert [(r["epoch"], r["batches"], r["generator"]) for r in records] == [
+        (1, 4, "ema"),
+        (1, 4, "raw"),
+        (2, 8, "ema"),
+        (2, 8, "raw"),
+    ]
     assert records[2]["fid"] != records[3]["fid"]  # two different generators were measured
     assert "ckpt-8 (averaged)" in result.stdout and "ckpt-8 (raw)" in result.stdout
     for record in records:
