@@ -25,8 +25,9 @@ from dcgan_tf.training import fit
 
 # Two workers sum their halves' gradients (an all-reduce) where one process sums all at once: the same
 # maths in another order. Over 8 Adam steps at most this share of weights may differ by more than 1e-5
-# (measured: none).
-MULTIWORKER_TOLERANCE = 1e-3
+# (measured: none on an Intel Xeon; 0.19% of the raw generator's on an AMD EPYC, Zen 4). A real divergence
+# (other noise, batches or optimizer state) changes nearly every weight.
+MULTIWORKER_TOLERANCE = 5e-3
 
 
 def free_ports(count: int) -> list[int]:
