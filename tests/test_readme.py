@@ -79,16 +79,14 @@ def test_readme_walkthrough_as_typed(small_data, evaluator_dir, reference, tmp_p
     assert "resuming from first_run/ckpt-12 (epoch 3, batch 0)" in last and "Epoch 4/4" in last
     assert "Epoch 3/4" not in last and (home / "first_run" / "ckpt-16.index").is_file()
 
-    # Every tool, from another working folder, with the moved run named relatively, trailing slash and all.
+    # Tools from another working folder, with the moved run named relatively, trailing slash and all.
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     run_dir = "../home/./first_run/"
     for argv in (
         ["python", "-m", "dcgan_tf.sample", "--checkpoint-dir", run_dir, "--checkpoint", "ckpt-8", "--out", "s.png"],
-        ["python", "-m", "dcgan_tf.interpolate", "--checkpoint-dir", run_dir, "--walks", "2", "--steps", "3"],
-        ["python", "-m", "dcgan_tf.export", "--checkpoint-dir", run_dir, "--out", "g.keras"],
         # The run's config.json names its --data ("mnist.npz" typed in home/), found from here too.
         ["python", "-m", "dcgan_tf.evaluate", "--checkpoint-dir", run_dir, "--num-samples", "500"],
     ):
         run(argv, elsewhere, env)
-    assert {p.name for p in elsewhere.iterdir()} >= {"s.png", "interpolation.png", "g.keras"}
+    assert (elsewhere / "s.png").is_file()

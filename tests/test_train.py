@@ -88,7 +88,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(mnist_path, tmp_path):
 
     interrupted = tmp_path / "interrupted"
     argv = [f"--data={mnist_path}", "--train-size=512", "--batch-size=32", "--epochs=3", "--checkpoint-every=1"]
-    # Interrupt as epoch 2 (16 batches) starts: a mid-epoch checkpoint, checked below.
+    # Interrupt as epoch 2 (16 batches, room for a slow signal) starts: a mid-epoch checkpoint, checked below.
     assert "interrupted: saved" in interrupt_after("Epoch 2/3", argv, interrupted)
     last = list_checkpoints(interrupted)[-1]
     assert last.epoch == 1 and 0 < last.step < 16, f"not a mid-epoch checkpoint: {last.label}"
