@@ -24,7 +24,7 @@ import tensorflow as tf
 from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.plugins.hparams import api as hp
 
-from dcgan_tf.files import ARCHIVED_EVENTS_MARK, EVENTS_MARK, archive_folder, hide_event_files
+from dcgan_tf.files import archive_folder, archived_name
 
 EVENTS_GLOB = "events.out.tfevents.*"
 # Metrics the HParams table shows as columns (the tags that carry them).
@@ -73,7 +73,7 @@ class Dashboard:
 def truncate_after(logdir: str | Path, step: int) -> list[Path]:
     """Make the event files in ``logdir`` end at ``step``: each file holding a later step is moved to
     ``archive/<time>/<logdir name>/`` beside ``logdir`` (renamed so TensorBoard no longer shows it, see
-    `files.EVENTS_MARK`) and replaced by a copy without those events.
+    `files.archived_name`) and replaced by a copy without those events.
 
     A record cut short by a crash ends the file's readable events. Returns where the originals went.
     """
@@ -88,13 +88,12 @@ def truncate_after(logdir: str | Path, step: int) -> list[Path]:
         if target is None:
             target = archive_folder(logdir.parent) / logdir.name
             target.mkdir()
-        shutil.move(str(path), target / path.name)
+        archived = target / archived_name(path.name)  # renamed as it moves: out of TensorBoard's sight
+        shutil.move(str(path), archived)
         with tf.io.TFRecordWriter(str(path)) as writer:
             for record in kept:
                 writer.write(record)
-        moved.append(target / path.name.replace(EVENTS_MARK, ARCHIVED_EVENTS_MARK))
-    if target is not None:
-        hide_event_files(target)
+        moved.append(archived)
     return moved
 
 

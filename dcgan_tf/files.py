@@ -93,8 +93,13 @@ def archive_contents(folder: str | Path) -> Path | None:
     return target
 
 
+def archived_name(name: str) -> str:
+    """The name an archived file gets: event files lose their TensorBoard mark (see `EVENTS_MARK`)."""
+    return name.replace(EVENTS_MARK, ARCHIVED_EVENTS_MARK)
+
+
 def hide_event_files(folder: str | Path) -> None:
-    """Rename the TensorBoard event files below ``folder`` so TensorBoard no longer finds them (see `EVENTS_MARK`)."""
+    """Rename the TensorBoard event files below ``folder`` to their `archived_name`."""
     for path in list(Path(folder).rglob(f"*{EVENTS_MARK}*")):
         if path.is_file():
-            path.rename(path.with_name(path.name.replace(EVENTS_MARK, ARCHIVED_EVENTS_MARK)))
+            path.rename(path.with_name(archived_name(path.name)))
