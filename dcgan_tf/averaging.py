@@ -30,13 +30,31 @@ def decay_at(decay: float, step: tf.Tensor) -> tf.Tensor:
     return tf.minimum(tf.constant(decay, tf.float32), (1.0 + step) / (10.0 + step))
 
 
+HALF_LIFE_RAMP = 0.05  # StyleGAN2-ADA's ema_rampup: the window is at most 5% of the images trained so far
+
+
+def half_life_decay(half_life: float, images_per_step: int, step: tf.Tensor) -> tf.Tensor:
+    """The decay after generator step ``step`` for a window with a half-life of ``half_life`` images.
+
+    StyleGAN2-ADA's rule: ``0.5 ** (images per step / min(half_life, 5% of the images so far))``, so the
+    window grows with the run (early averages stay close to the current weights) up to its half-life.
+    """
+    seen = tf.cast(step, tf.float32) * float(images_per_step)
+    window = tf.maximum(tf.minimum(float(half_life), seen * HALF_LIFE_RAMP), 1e-8)
+    return tf.pow(0.5, float(images_per_step) / window)
+
+
 class WeightAverage:
     """Keeps ``average``'s weights an EMA of ``source``'s (trainable ones) or a copy (BatchNorm statistics)."""
 
-    def __init__(self, source: keras.Model, average: keras.Model, decay: float) -> None:
+    def __init__(
+        self, source: keras.Model, average: keras.Model, decay: float, half_life: float = 0.0, images_per_step: int = 1
+    ) -> None:
+        """``half_life`` > 0 (images, with ``images_per_step`` per update) replaces the fixed ``decay``."""
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must be in [0, 1), got {decay}")
         self.decay = decay
+        self.half_life, self.images_per_step = half_life, images_per_step
         self.averaged = list(zip(source.trainable_variables, average.trainable_variables))
         self.copied = list(zip(source.non_trainable_variables, average.non_trainable_variables))
 
@@ -47,7 +65,10 @@ class WeightAverage:
 
     def update(self, step: tf.Tensor) -> None:
         """Move the average towards the source's current weights (call after the optimizer step ``step``)."""
-        decay = decay_at(self.decay, step)
+        if self.half_life > 0:
+            decay = half_life_decay(self.half_life, self.images_per_step, step)
+        else:
+            decay = decay_at(self.decay, step)
         for source, target in self.averaged:
             # In this form decay 0 gives exactly the source (target + (source - target) may round).
             target.assign(decay * target + (1.0 - decay) * source)

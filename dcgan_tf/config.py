@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -25,16 +26,28 @@ CONFIG_FILE = "config.json"
 # Registries of what a run can be built from; each name has its entry in data.py / models.py / losses.py.
 DATASETS = tuple(DATASET_INFO)  # mnist, fashion_mnist
 MODELS = ("dcgan", "dense", "conditional")
-LOSSES = ("bce", "wgan-gp")
+LOSSES = ("bce", "hinge", "wgan-gp")
 # What --critic-steps, --beta1 and --beta2 are when not given, per loss: the tutorial's Adam for BCE,
 # the WGAN-GP paper's defaults (Gulrajani et al. 2017: 5 critic steps, Adam betas 0 and 0.9).
 LOSS_DEFAULTS = {
     "bce": {"critic_steps": 1, "beta1": 0.9, "beta2": 0.999},
+    "hinge": {"critic_steps": 1, "beta1": 0.9, "beta2": 0.999},
     "wgan-gp": {"critic_steps": 5, "beta1": 0.0, "beta2": 0.9},
+}
+LR_SCHEDULES = ("constant", "linear", "cosine")  # implemented in schedules.py
+AUGMENTATIONS = ("translation", "cutout")  # DiffAugment's policies for grayscale digits, in augment.py
+# The training options' values when neither a flag nor the recipe sets them: "off". A run saved before an
+# option existed was trained with it off, so these are also what an older config.json is compared with.
+OPTIONS_OFF: dict[str, Any] = {
+    "lr_schedule": "constant",
+    "r1": 0.0,
+    "spectral_norm": False,
+    "augment": "none",
+    "ema_half_life": 0.0,
 }
 # Named optimizer settings (`--recipe`). A recipe's values fill the fields left unset on the command line
 # (explicit flags win) and win over the loss's defaults above; config.json records the recipe and the values.
-RECIPES: dict[str, dict[str, float]] = {
+RECIPES: dict[str, dict[str, Any]] = {
     # The design card: the TensorFlow DCGAN tutorial's Adam(1e-4) with Keras' default betas.
     "tutorial": {"learning_rate": 1e-4},
     # Radford et al. 2015 (the DCGAN paper): Adam(2e-4, beta_1 0.5). Reaches good digits several times sooner.
@@ -62,6 +75,13 @@ RUN_IDENTITY = (
     "batch_size",
     "recipe",
     "learning_rate",
+    "g_learning_rate",
+    "d_learning_rate",
+    "lr_schedule",  # with a decaying schedule, --epochs too (the schedule ends there)
+    "r1",
+    "spectral_norm",  # adds the power iteration's vectors to the checkpoint
+    "augment",
+    "ema_half_life",
     "beta1",
     "beta2",
     "train_size",
@@ -71,7 +91,7 @@ RUN_IDENTITY = (
 )
 
 # What a branch (resuming from an older checkpoint with --checkpoint) may change of the identity above.
-BRANCH_MAY_CHANGE = ("learning_rate",)
+BRANCH_MAY_CHANGE = ("learning_rate", "g_learning_rate", "d_learning_rate")
 
 # Which of a checkpoint's generators the tools use: the averaged weights (default) or the trained ones.
 GENERATORS = ("ema", "raw")
@@ -158,6 +178,40 @@ class TrainConfig:
     beta2: float | None = flag(
         None, "Adam beta_2 of both models (default: the recipe's, else 0.999 for bce, 0.9 for wgan-gp)", type=float
     )
+    g_learning_rate: float | None = flag(
+        None, "the generator's Adam learning rate (default: --learning-rate)", type=float, metavar="LR"
+    )
+    d_learning_rate: float | None = flag(
+        None,
+        "the discriminator's Adam learning rate (default: --learning-rate); a higher one than the generator's is "
+        "the two time-scale update rule (Heusel et al. 2017)",
+        type=float,
+        metavar="LR",
+    )
+    lr_schedule: str | None = flag(
+        None,
+        "both learning rates over the run: constant, or decayed to zero at --epochs along a line (linear) or a "
+        "half cosine (cosine) (default: the recipe's, else constant)",
+        choices=LR_SCHEDULES,
+    )
+    r1: float | None = flag(
+        None,
+        "weight GAMMA of the R1 penalty GAMMA/2 * |grad_x D(x)|^2 on real images (Mescheder et al. 2018), added to "
+        "the discriminator's loss; for --loss bce and hinge (default: the recipe's, else 0: off)",
+        type=float,
+        metavar="GAMMA",
+    )
+    spectral_norm: bool | None = flag(
+        None,
+        "spectral normalization of the discriminator's layers (Miyato et al. 2018) (default: the recipe's, else off)",
+        action=argparse.BooleanOptionalAction,
+    )
+    augment: str | None = flag(
+        None,
+        "differentiable augmentation of the real and generated images the discriminator sees (Zhao et al. 2020): "
+        f"a comma-separated list of {', '.join(AUGMENTATIONS)}, or none (default: the recipe's, else none)",
+        metavar="LIST",
+    )
     noise_dim: int = flag(100, "length of the generator's input noise vector", type=int)
     train_size: int | None = flag(None, "train on the first N training images (default: all)", type=int, metavar="N")
     ema_decay: float = flag(
@@ -167,6 +221,13 @@ class TrainConfig:
         "0 makes the average the raw generator",
         type=float,
         metavar="D",
+    )
+    ema_half_life: float | None = flag(
+        None,
+        "the averaged generator's window as a half-life in training images, ramped up to over the first 5%% of the "
+        "images trained (StyleGAN2-ADA's rule); replaces --ema-decay when > 0 (default: the recipe's, else 0: off)",
+        type=float,
+        metavar="IMAGES",
     )
     seed: int = flag(0, "seed for weights, noise, dropout and shuffling (same seed, same run)", type=int)
     checkpoint_dir: str = flag("training_checkpoints", "folder for checkpoints and config.json", metavar="DIR")
@@ -245,6 +306,13 @@ class TrainConfig:
             for name, default in defaults.items():
                 if getattr(self, name) is None:
                     object.__setattr__(self, name, default)
+        for name, off in OPTIONS_OFF.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, off)
+        for name in ("g_learning_rate", "d_learning_rate"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, self.learning_rate)
+        self._check_options()
         if self.max_minutes is not None:
             if not self.max_minutes > 0:  # also rejects NaN
                 raise DcganError(f"--max-minutes must be a positive number of minutes (got {self.max_minutes})")
@@ -266,21 +334,54 @@ class TrainConfig:
                     f"--mixed-precision means --precision mixed_float16, not {self.precision}: pass only one of them"
                 )
             object.__setattr__(self, "precision", "mixed_float16")
-        if self.precision not in ("float32", "auto") and self.loss == "wgan-gp":
+        if self.precision not in ("float32", "auto") and self.needs_float32:
             raise DcganError(
-                f"--precision {self.precision} does not support --loss wgan-gp (its gradient penalty needs float32 "
-                "second derivatives): use float32 or another loss"
+                f"--precision {self.precision} does not support {self.needs_float32} (its gradient penalty needs "
+                "float32 second derivatives): use float32"
             )
         if not 0 <= self.ema_decay < 1:  # also rejects NaN
             raise DcganError(f"--ema-decay must be in [0, 1), e.g. 0.99 or 0.999 (got {self.ema_decay})")
-        if not self.learning_rate > 0:  # also rejects NaN
-            raise DcganError(f"--learning-rate must be a positive number (got {self.learning_rate})")
+        for name in ("learning_rate", "g_learning_rate", "d_learning_rate"):
+            if not getattr(self, name) > 0:  # also rejects NaN
+                raise DcganError(f"--{name.replace('_', '-')} must be a positive number (got {getattr(self, name)})")
         if self.data is not None:  # absolute, so tools reading config.json find it from any working folder
             object.__setattr__(self, "data", os.path.abspath(os.path.expanduser(self.data)))
         if self.output_dir is None:  # resolve now so config.json records where outputs went
             object.__setattr__(self, "output_dir", self.checkpoint_dir)
         if self.logdir is None:
             object.__setattr__(self, "logdir", str(Path(self.output_dir) / "logs"))
+
+    def _check_options(self) -> None:
+        """Validate the training options (schedule, R1, augmentation, averaging window); normalise --augment."""
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise DcganError(f"unknown --lr-schedule {self.lr_schedule!r}: choose from {', '.join(LR_SCHEDULES)}")
+        if not (0 <= self.r1 < math.inf):  # also rejects NaN
+            raise DcganError(f"--r1 must be a penalty weight >= 0, e.g. 1 (got {self.r1})")
+        if self.r1 and self.loss == "wgan-gp":
+            raise DcganError("--r1 is for --loss bce and hinge; wgan-gp has its own gradient penalty: drop --r1")
+        names = [name.strip() for name in self.augment.split(",") if name.strip() and name.strip() != "none"]
+        unknown = [name for name in names if name not in AUGMENTATIONS]
+        if unknown:
+            raise DcganError(
+                f"unknown --augment {', '.join(unknown)}: a comma-separated list of {', '.join(AUGMENTATIONS)}, or none"
+            )
+        object.__setattr__(self, "augment", ",".join(dict.fromkeys(names)) or "none")
+        if self.spectral_norm and self.strategy != "default":  # Keras' wrapper assigns weights in each replica
+            raise DcganError("--spectral-norm works with --strategy default only: drop one of them")
+        if not (0 <= self.ema_half_life < math.inf):
+            raise DcganError(f"--ema-half-life must be a number of images >= 0, e.g. 10000 (got {self.ema_half_life})")
+
+    @property
+    def needs_float32(self) -> str | None:
+        """The option that rules out mixed precision (a penalty on input gradients), or None."""
+        if self.loss == "wgan-gp":
+            return "--loss wgan-gp"
+        return "--r1" if self.r1 else None
+
+    @property
+    def augmentations(self) -> tuple[str, ...]:
+        """--augment as names (empty for none)."""
+        return () if self.augment == "none" else tuple(self.augment.split(","))
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
@@ -296,9 +397,13 @@ class TrainConfig:
         smaller learning rate after the run diverged).
         """
         free = BRANCH_MAY_CHANGE if self.checkpoint is not None else ()
+        # A config saved before an option existed was trained with it off (one learning rate for both).
+        one_rate = {name: saved.get("learning_rate") for name in ("g_learning_rate", "d_learning_rate")}
+        saved = {**OPTIONS_OFF, **one_rate, **saved}
+        identity = RUN_IDENTITY + (("epochs",) if self.lr_schedule != "constant" else ())  # where the decay ends
         return [
             f"{name}={saved[name]!r} (now {getattr(self, name)!r})"
-            for name in RUN_IDENTITY
+            for name in identity
             if name in saved and saved[name] != getattr(self, name) and name not in free
         ]
 

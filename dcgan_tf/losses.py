@@ -7,8 +7,12 @@ Losses are per example and averaged over the *global* batch, so ``tf.distribute`
 the same mean that one device computes.
 
 - ``bce``: the tutorial's from-logits binary cross-entropy, both models updated from one forward pass.
+- ``hinge``: the hinge loss (Lim & Ye 2017; SAGAN, BigGAN), the same one-pass step with other losses.
 - ``wgan-gp``: Wasserstein loss with gradient penalty (Gulrajani et al. 2017): the critic is updated
   on every batch, the generator every ``--critic-steps`` batches, from its own fresh noise.
+
+The discriminator sees every image through ``draws.augment`` (``--augment``; the identity when off), and
+``bce`` and ``hinge`` add the R1 penalty on the real images it sees when ``--r1`` is set.
 """
 
 from __future__ import annotations
@@ -56,12 +60,18 @@ class Players:
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
 
 
+# The step's random streams (step.make_train_step seeds each by the run's seed and the batch counter).
+NOISE, SECOND_NOISE, MIXING, AUGMENT_REAL, AUGMENT_FAKE = range(5)
+
+
 @dataclass(frozen=True)
 class Draws:
-    """The random numbers of one step on one replica: noise and interpolation weights, seeded by the step."""
+    """The random numbers of one step on one replica, seeded by the step, and the augmentation they drive."""
 
     normal: Callable[[int, int], tf.Tensor]  # (stream, dim) -> (b, dim) standard normal
     uniform: Callable[[int], tf.Tensor]  # (stream) -> (b,) uniform in [0, 1)
+    # (images, stream) -> the images as the discriminator sees them (`augment`; the identity without --augment)
+    augment: Callable[[tf.Tensor, int], tf.Tensor] = lambda images, stream: images
 
 
 # (players, images (b, 28, 28, 1), labels (b,), draws, update_generator, average_loss) -> metrics
@@ -83,30 +93,70 @@ def bce_discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf
     return _bce(tf.ones_like(real_logits), real_logits) + _bce(tf.zeros_like(fake_logits), fake_logits)
 
 
-def bce_step(players: Players, images, labels, draws: Draws, update_generator: bool, average_loss) -> dict:
-    """The tutorial's step: one forward pass, each model updated with the gradient of its own loss."""
-    noise = draws.normal(0, noise_dim_of(players.generator))  # (b, noise_dim)
-    # Two tapes, one per model: each loss is differentiated only w.r.t. its own model.
-    with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-        fake = players.generate(noise, labels)  # (b, 28, 28, 1)
-        real_logits = players.judge(images, labels)  # (b, 1)
-        fake_logits = players.judge(fake, labels)  # (b, 1)
-        g_loss = average_loss(bce_generator_loss(fake_logits))
-        d_loss = average_loss(bce_discriminator_loss(real_logits, fake_logits))
-        # The identity except under mixed precision (LossScaleOptimizer), whose apply_gradients
-        # unscales the gradients again. Inside the tapes, so the scaling is differentiated.
-        g_scaled = players.generator_optimizer.scale_loss(g_loss)
-        d_scaled = players.discriminator_optimizer.scale_loss(d_loss)
-    if update_generator:
-        players.apply(g_tape, g_scaled, "generator")
-    players.apply(d_tape, d_scaled, "discriminator")
-    # Mean D(x) and D(G(z)) as probabilities show who is winning.
-    return {
-        "g_loss": g_loss,
-        "d_loss": d_loss,
-        "d_real": average_loss(tf.sigmoid(real_logits)[:, 0]),
-        "d_fake": average_loss(tf.sigmoid(fake_logits)[:, 0]),
-    }
+def hinge_generator_loss(fake_scores: tf.Tensor) -> tf.Tensor:
+    """-D(G(z)): the generator raises the scores of its images."""
+    return -tf.reduce_mean(fake_scores, axis=-1)
+
+
+def hinge_discriminator_loss(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tf.Tensor:
+    """max(0, 1 - D(x)) + max(0, 1 + D(G(z))): only images on the wrong side of the margin teach it."""
+    return tf.reduce_mean(tf.nn.relu(1.0 - real_scores) + tf.nn.relu(1.0 + fake_scores), axis=-1)
+
+
+def r1_penalty(judge: Callable[[tf.Tensor], tf.Tensor], images: tf.Tensor, gamma: float) -> tuple[tf.Tensor, tf.Tensor]:
+    """``judge(images)`` (b, 1) and the per-example R1 penalty ``gamma / 2 * ||grad_x judge(x)||^2`` (b,).
+
+    Penalising the discriminator's slope on real data keeps it from growing sharp where the generator
+    cannot follow (Mescheder et al. 2018: the penalty under which their GANs converged).
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        logits = judge(images)  # (b, 1)
+        total = tf.reduce_sum(logits)  # each logit sees its own image only, so its gradient is per image
+    grads = tape.gradient(total, images)  # (b, 28, 28, 1)
+    return logits, 0.5 * gamma * tf.reduce_sum(tf.square(grads), axis=list(range(1, len(grads.shape))))
+
+
+def paired_step(
+    generator_loss: Callable[[tf.Tensor], tf.Tensor],
+    discriminator_loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+    probabilities: bool,
+    r1: float = 0.0,
+) -> ReplicaStep:
+    """The tutorial's step for a pair of per-example losses: one forward pass, each model updated with the
+    gradient of its own loss. ``probabilities``: report D(x) and D(G(z)) as sigmoids (else raw scores)."""
+
+    def step(players: Players, images, labels, draws: Draws, update_generator: bool, average_loss) -> dict:
+        noise = draws.normal(NOISE, noise_dim_of(players.generator))  # (b, noise_dim)
+        # Two tapes, one per model: each loss is differentiated only w.r.t. its own model.
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = players.generate(noise, labels)  # (b, 28, 28, 1)
+            # What the discriminator sees: both kinds of image through the same kind of augmentation.
+            real, fake = draws.augment(images, AUGMENT_REAL), draws.augment(fake, AUGMENT_FAKE)
+            if r1:
+                real_logits, penalty = r1_penalty(lambda x: players.judge(x, labels), real, r1)  # (b, 1), (b,)
+            else:
+                real_logits, penalty = players.judge(real, labels), 0.0
+            fake_logits = players.judge(fake, labels)  # (b, 1)
+            g_loss = average_loss(generator_loss(fake_logits))
+            d_loss = average_loss(discriminator_loss(real_logits, fake_logits) + penalty)
+            # The identity except under mixed precision (LossScaleOptimizer), whose apply_gradients
+            # unscales the gradients again. Inside the tapes, so the scaling is differentiated.
+            g_scaled = players.generator_optimizer.scale_loss(g_loss)
+            d_scaled = players.discriminator_optimizer.scale_loss(d_loss)
+        if update_generator:
+            players.apply(g_tape, g_scaled, "generator")
+        players.apply(d_tape, d_scaled, "discriminator")
+        # Mean D(x) and D(G(z)) show who is winning.
+        shown = tf.sigmoid if probabilities else tf.identity
+        return {
+            "g_loss": g_loss,
+            "d_loss": d_loss,
+            "d_real": average_loss(shown(real_logits)[:, 0]),
+            "d_fake": average_loss(shown(fake_logits)[:, 0]),
+        }
+
+    return step
 
 
 def gradient_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor):
@@ -132,17 +182,19 @@ def wgan_gp_step(players: Players, images, labels, draws: Draws, update_generato
     no BatchNorm, which the per-example penalty rules out).
     """
     noise_dim = noise_dim_of(players.generator)
-    fake = players.generate(draws.normal(0, noise_dim), labels)  # (b, 28, 28, 1), outside the critic's tape
+    fake = players.generate(draws.normal(NOISE, noise_dim), labels)  # (b, 28, 28, 1), outside the critic's tape
+    images, fake = draws.augment(images, AUGMENT_REAL), draws.augment(fake, AUGMENT_FAKE)  # what the critic sees
     with tf.GradientTape() as d_tape:
         real_scores = players.judge(images, labels)[:, 0]  # (b,)
         fake_scores = players.judge(fake, labels)[:, 0]  # (b,)
-        penalty = gradient_penalty(lambda x: players.judge(x, labels), images, fake, draws.uniform(2))
+        penalty = gradient_penalty(lambda x: players.judge(x, labels), images, fake, draws.uniform(MIXING))
         # The critic widens the gap between real and fake scores, kept 1-Lipschitz by the penalty.
         d_loss = average_loss(fake_scores - real_scores + GP_WEIGHT * penalty)
     players.apply(d_tape, d_loss, "discriminator")
     if update_generator:
         with tf.GradientTape() as g_tape:
-            g_loss = average_loss(-players.judge(players.generate(draws.normal(1, noise_dim), labels), labels)[:, 0])
+            fresh = draws.augment(players.generate(draws.normal(SECOND_NOISE, noise_dim), labels), AUGMENT_FAKE)
+            g_loss = average_loss(-players.judge(fresh, labels)[:, 0])
         players.apply(g_tape, g_loss, "generator")
     else:  # no generator update this batch: report its loss on the critic's fakes
         g_loss = average_loss(-fake_scores)
@@ -163,14 +215,18 @@ class Objective:
     scores: str  # "probability" (mean sigmoid of the logits) or "critic score" (mean raw critic output)
 
 
-LOSSES: dict[str, Objective] = {
-    "bce": Objective(bce_step, "probability"),
-    "wgan-gp": Objective(wgan_gp_step, "critic score"),
+# name -> the objective, given the R1 weight (0: none; config.py refuses it for wgan-gp, which has its own penalty)
+LOSSES: dict[str, Callable[[float], Objective]] = {
+    "bce": lambda r1: Objective(paired_step(bce_generator_loss, bce_discriminator_loss, True, r1), "probability"),
+    "hinge": lambda r1: Objective(
+        paired_step(hinge_generator_loss, hinge_discriminator_loss, False, r1), "critic score"
+    ),
+    "wgan-gp": lambda r1: Objective(wgan_gp_step, "critic score"),
 }
 
 
-def get_loss(name: str) -> Objective:
-    """The objective registered under ``name``."""
+def get_loss(name: str, r1: float = 0.0) -> Objective:
+    """The objective registered under ``name``, with an R1 penalty of weight ``r1`` where it has one."""
     if name not in LOSSES:
         raise DcganError(f"unknown loss {name!r}: choose one of {', '.join(LOSSES)}")
-    return LOSSES[name]
+    return LOSSES[name](r1)

@@ -64,20 +64,30 @@ class GlobalBatchDropout(layers.Dropout):
         return inputs * mask[replica * local :][:local]
 
 
-def make_discriminator(seed: int | None = None, dropout: float = 0.3) -> keras.Model:
+def normalized(layer: layers.Layer, spectral_norm: bool) -> layers.Layer:
+    """``layer``, wrapped in spectral normalization (Miyato et al. 2018) when ``spectral_norm`` is set.
+
+    Keras' wrapper divides the kernel by its largest singular value (one power iteration per training
+    call, its vector ``vector_u`` a non-trainable weight, so checkpoints hold it) and keeps each layer's
+    Lipschitz constant near 1: the discriminator cannot grow sharp enough to starve the generator.
+    """
+    return layers.SpectralNormalization(layer) if spectral_norm else layer
+
+
+def make_discriminator(seed: int | None = None, dropout: float = 0.3, spectral_norm: bool = False) -> keras.Model:
     """Images (B, 28, 28, 1) -> one real-vs-fake logit per image (B, 1); no sigmoid (losses use logits).
 
     ``seed`` fixes the dropout masks' random stream, so a run with the same seed is repeatable.
     """
     images = keras.Input(shape=(28, 28, 1), name="images")  # (B, 28, 28, 1)
-    x = layers.Conv2D(64, 5, strides=2, padding="same")(images)  # (B, 14, 14, 64)
+    x = normalized(layers.Conv2D(64, 5, strides=2, padding="same"), spectral_norm)(images)  # (B, 14, 14, 64)
     x = layers.LeakyReLU()(x)
     x = GlobalBatchDropout(dropout, seed=seed)(x)
-    x = layers.Conv2D(128, 5, strides=2, padding="same")(x)  # (B, 7, 7, 128)
+    x = normalized(layers.Conv2D(128, 5, strides=2, padding="same"), spectral_norm)(x)  # (B, 7, 7, 128)
     x = layers.LeakyReLU()(x)
     x = GlobalBatchDropout(dropout, seed=None if seed is None else seed + 1)(x)
     x = layers.Flatten()(x)  # (B, 6272)
-    logits = layers.Dense(1, dtype="float32")(x)  # (B, 1); float32 logits keep the loss exact
+    logits = normalized(layers.Dense(1, dtype="float32"), spectral_norm)(x)  # (B, 1); float32 logits: exact loss
     return keras.Model(images, logits, name="discriminator")
 
 
@@ -94,15 +104,15 @@ def make_dense_generator(noise_dim: int = 100, synchronized: bool = False) -> ke
     return keras.Model(noise, images, name="dense_generator")  # (B, 28, 28, 1)
 
 
-def make_dense_discriminator(seed: int | None = None, dropout: float = 0.3) -> keras.Model:
+def make_dense_discriminator(seed: int | None = None, dropout: float = 0.3, spectral_norm: bool = False) -> keras.Model:
     """The classic fully connected discriminator: images (B, 28, 28, 1) -> one logit (B, 1)."""
     images = keras.Input(shape=(28, 28, 1), name="images")  # (B, 28, 28, 1)
     x = layers.Flatten()(images)  # (B, 784)
     for i, units in enumerate((512, 256)):  # (B, 512) -> (B, 256)
-        x = layers.Dense(units)(x)
+        x = normalized(layers.Dense(units), spectral_norm)(x)
         x = layers.LeakyReLU(0.2)(x)
         x = GlobalBatchDropout(dropout, seed=None if seed is None else seed + i)(x)
-    logits = layers.Dense(1, dtype="float32")(x)  # (B, 1)
+    logits = normalized(layers.Dense(1, dtype="float32"), spectral_norm)(x)  # (B, 1)
     return keras.Model(images, logits, name="dense_discriminator")
 
 
@@ -124,13 +134,15 @@ def make_conditional_generator(noise_dim: int = 100, synchronized: bool = False)
     return keras.Model([noise, label], images, name="conditional_generator")
 
 
-def make_conditional_discriminator(seed: int | None = None, dropout: float = 0.3) -> keras.Model:
+def make_conditional_discriminator(
+    seed: int | None = None, dropout: float = 0.3, spectral_norm: bool = False
+) -> keras.Model:
     """The card's discriminator with a projection term (Miyato & Koyama 2018): [images, label] -> logit (B, 1).
 
     logit = w . phi(x) + b + embed(y) . phi(x), where phi(x) are the card's convolutional features:
     the label enters as an inner product with the features instead of as extra input channels.
     """
-    body = make_discriminator(seed, dropout)
+    body = make_discriminator(seed, dropout, spectral_norm)
     features_model = keras.Model(body.input, body.layers[-2].output, name="features")  # (B, 6272)
     images = keras.Input(shape=(28, 28, 1), name="images")  # (B, 28, 28, 1)
     label = keras.Input(shape=(), dtype="int32", name="label")  # (B,)
@@ -147,7 +159,7 @@ class ModelSpec:
     """One registry entry: how to build the pair, and whether both models also take a digit label."""
 
     make_generator: Callable[..., keras.Model]  # (noise_dim, synchronized=...) -> generator
-    make_discriminator: Callable[..., keras.Model]  # (seed) -> discriminator
+    make_discriminator: Callable[..., keras.Model]  # (seed, spectral_norm=...) -> discriminator
     conditional: bool = False
 
 
@@ -159,10 +171,11 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def build_models(
-    name: str, noise_dim: int, seed: int | None = None, synchronized: bool = False
+    name: str, noise_dim: int, seed: int | None = None, synchronized: bool = False, spectral_norm: bool = False
 ) -> tuple[keras.Model, keras.Model]:
     """Build the (generator, discriminator) pair registered under ``name``."""
-    return build_generator(name, noise_dim, synchronized), model_spec(name).make_discriminator(seed)
+    generator = build_generator(name, noise_dim, synchronized)  # first: the seed's draws go in this order
+    return generator, model_spec(name).make_discriminator(seed, spectral_norm=spectral_norm)
 
 
 def build_generator(name: str, noise_dim: int, synchronized: bool = False) -> keras.Model:

@@ -38,15 +38,16 @@ def _tensor_core_gpu() -> str | None:
 
 
 def auto_precision(
-    loss: str, cpuinfo: str | Path = CPUINFO, measure: Callable[[str], float] | None = None
+    needs_float32: str | None, cpuinfo: str | Path = CPUINFO, measure: Callable[[str], float] | None = None
 ) -> tuple[str, str]:
-    """``(precision, why)``: the precision ``--precision auto`` picks for this machine and ``loss``.
+    """``(precision, why)``: the precision ``--precision auto`` picks for this machine; ``needs_float32`` names
+    the run's option that rules out mixed precision (`TrainConfig.needs_float32`), if any.
 
     ``measure(precision)`` returns training images/s; it is called where the kind of unit does not
     decide (AVX512-BF16 without AMX). Without it such a CPU keeps float32.
     """
-    if loss == "wgan-gp":
-        return "float32", "--loss wgan-gp needs float32 for its gradient penalty"
+    if needs_float32:
+        return "float32", f"{needs_float32} needs float32 for its gradient penalty"
     if tf.config.list_physical_devices("GPU"):
         gpu = _tensor_core_gpu()
         if gpu:

@@ -9,15 +9,19 @@ replicas gives the same mean loss as one device would.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import tensorflow as tf
 
+from dcgan_tf.augment import UNIFORMS, augment
 from dcgan_tf.averaging import WeightAverage
 from dcgan_tf.errors import DcganError
 from dcgan_tf.losses import Draws, Objective, Players
+from dcgan_tf.schedules import lr_factor
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -91,6 +95,16 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
 
 
+@dataclass(frozen=True)
+class LearningRates:
+    """Both models' base learning rates and the schedule (`schedules`) that scales them over ``total_batches``."""
+
+    generator: float
+    discriminator: float
+    schedule: str = "constant"
+    total_batches: int = 1
+
+
 def make_train_step(
     players: Players,
     objective: Objective,
@@ -99,6 +113,8 @@ def make_train_step(
     strategy: tf.distribute.Strategy | None = None,
     average: WeightAverage | None = None,
     jit_compile: bool = False,
+    learning_rates: LearningRates | None = None,
+    augmentations: Sequence[str] = (),
 ) -> Callable[..., dict[str, tf.Tensor]]:
     """A compiled step ``(images, labels, update_generator=True) -> metrics`` over one global batch.
 
@@ -111,6 +127,8 @@ def make_train_step(
     Random draws of step ``t`` are a pure function of ``(seed, t)``, where ``t`` is ``batches``, the run's
     batch counter (int64, saved in checkpoints), which each call advances by one: a resumed run draws the
     same numbers as an uninterrupted one, and every replica takes its own slice of the same global draw.
+    The learning rates' schedule (``learning_rates``, none: leave the optimizers' rates alone) and the
+    ``augmentations`` the discriminator sees its images through are functions of the same ``t``.
     """
     strategy = strategy or tf.distribute.get_strategy()
 
@@ -127,14 +145,21 @@ def make_train_step(
             return tf.stack([tf.constant(seed, tf.int64), second])
 
         # An explicit algorithm, so the same seed gives the same numbers on any device.
+        def uniforms(stream: int, shape: list) -> tf.Tensor:  # this replica's rows of the global draw
+            return tf.random.stateless_uniform([global_batch, *shape], seed=stream_seed(stream), alg="philox")[first:][
+                :local_batch
+            ]
+
         draws = Draws(
             normal=lambda stream, dim: tf.random.stateless_normal(
                 [global_batch, dim], seed=stream_seed(stream), alg="philox"
             )[first:][:local_batch],
-            uniform=lambda stream: tf.random.stateless_uniform([global_batch], seed=stream_seed(stream), alg="philox")[
-                first:
-            ][:local_batch],
+            uniform=lambda stream: uniforms(stream, []),
         )
+        if augmentations:
+            draws = dataclasses.replace(
+                draws, augment=lambda images, stream: augment(images, uniforms(stream, [UNIFORMS]), augmentations)
+            )
 
         def average_loss(per_example: tf.Tensor) -> tf.Tensor:
             return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
@@ -144,6 +169,10 @@ def make_train_step(
     # XLA only when asked (--jit-compile): on CPUs it ran at 0.52-0.71x of the oneDNN kernels (see README).
     @tf.function(jit_compile=jit_compile)
     def train_step(images: tf.Tensor, labels: tf.Tensor, update_generator: bool = True) -> dict[str, tf.Tensor]:
+        if learning_rates is not None and learning_rates.schedule != "constant":  # this batch's rates
+            factor = lr_factor(learning_rates.schedule, batches, learning_rates.total_batches)
+            players.generator_optimizer.learning_rate.assign(learning_rates.generator * factor)
+            players.discriminator_optimizer.learning_rate.assign(learning_rates.discriminator * factor)
         per_replica = strategy.run(replica_step, args=(images, labels, update_generator))
         batches.assign_add(1)  # after the replicas read it (ops on one variable run in program order)
         if average is not None and update_generator:  # on the device, in the same call: no round-trip

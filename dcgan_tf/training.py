@@ -50,7 +50,7 @@ from dcgan_tf.runs import (
     worker_folders,
     write_history,
 )
-from dcgan_tf.step import check_replica_split, is_chief, make_strategy, make_train_step
+from dcgan_tf.step import LearningRates, check_replica_split, is_chief, make_strategy, make_train_step
 
 NUM_EXAMPLES = 16  # digits in each epoch grid (4x4), drawn from the same fixed noise every epoch
 # A conditional model's grid: NUM_CLASSES noise vectors, each drawn as every digit (one row per digit).
@@ -83,17 +83,22 @@ class Gan:
     # Running sums of METRICS and the seconds spent over the `step` batches of the unfinished epoch.
     sums: tf.Variable = field(default_factory=lambda: tf.Variable(tf.zeros(5, tf.float64), trainable=False))
 
-    def make_step(self, config: TrainConfig, strategy: tf.distribute.Strategy | None = None):
+    def make_step(self, config: TrainConfig, strategy: tf.distribute.Strategy | None = None, steps_per_epoch: int = 1):
         """The compiled training step over these models and optimizers (see `step.make_train_step`)."""
         players = Players(self.generator, self.discriminator, self.generator_optimizer, self.discriminator_optimizer)
+        rates = LearningRates(
+            config.g_learning_rate, config.d_learning_rate, config.lr_schedule, config.epochs * steps_per_epoch
+        )
         return make_train_step(
             players,
-            get_loss(config.loss),
+            get_loss(config.loss, config.r1),
             config.seed,
             self.batches,
             strategy,
             self.average,
             jit_compile=config.jit_compile,
+            learning_rates=rates,
+            augmentations=config.augmentations,
         )
 
     def epoch_grid(self) -> tuple[np.ndarray, int]:
@@ -131,11 +136,15 @@ def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = Non
     try:
         with strategy.scope():
             generator, discriminator = build_models(
-                config.model, config.noise_dim, seed=config.seed, synchronized=strategy.num_replicas_in_sync > 1
+                config.model,
+                config.noise_dim,
+                seed=config.seed,
+                synchronized=strategy.num_replicas_in_sync > 1,
+                spectral_norm=config.spectral_norm,
             )
             optimizers = []
-            for model in (generator, discriminator):
-                optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1, beta_2=config.beta2)
+            for model, rate in ((generator, config.g_learning_rate), (discriminator, config.d_learning_rate)):
+                optimizer = keras.optimizers.Adam(rate, beta_1=config.beta1, beta_2=config.beta2)
                 if config.precision == "mixed_float16":  # scales losses so float16 gradients do not underflow
                     optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
                 # Build now, in the strategy's scope: a checkpoint can then restore the Adam moments,
@@ -143,7 +152,8 @@ def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = Non
                 optimizer.build(model.trainable_variables)
                 optimizers.append(optimizer)
             generator_ema = build_generator(config.model, config.noise_dim, strategy.num_replicas_in_sync > 1)
-            average = WeightAverage(generator, generator_ema, config.ema_decay)
+            images_per_update = config.batch_size * config.critic_steps  # trained per generator update
+            average = WeightAverage(generator, generator_ema, config.ema_decay, config.ema_half_life, images_per_update)
             average.reset()  # the average starts at the raw generator's initial weights
     finally:
         keras.config.set_dtype_policy(previous_policy)
@@ -163,7 +173,8 @@ def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = Non
 def fit(config: TrainConfig) -> list[dict[str, float]]:
     """Train (or resume training) as ``config`` says; returns the history, one dict per epoch."""
     if config.precision == "auto":  # resolved before anything records it: config.json names the real choice
-        choice, why = auto_precision(config.loss, measure=lambda precision: _images_per_second(config, precision))
+        measure = lambda precision: _images_per_second(config, precision)  # noqa: E731
+        choice, why = auto_precision(config.needs_float32, measure=measure)
         print(f"--precision auto: {choice} ({why})")
         config = dataclasses.replace(config, precision=choice)
     print("dcgan_tf training with:\n" + config.describe(), flush=True)
@@ -199,9 +210,9 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
         missing = store.restore(resume.path)
         if "batches" in missing:  # saved before the counter existed, when the optimizer's counter was it
             gan.batches.assign(int(_read(gan.discriminator_optimizer.iterations)))
-        # A checkpoint restores the rate it was trained with; a branch (--checkpoint) may lower it.
-        for optimizer in (gan.generator_optimizer, gan.discriminator_optimizer):
-            optimizer.learning_rate.assign(config.learning_rate)
+        # A checkpoint restores the rates it was trained with; a branch (--checkpoint) may lower them.
+        gan.generator_optimizer.learning_rate.assign(config.g_learning_rate)
+        gan.discriminator_optimizer.learning_rate.assign(config.d_learning_rate)
         if "generator_ema" in missing:
             gan.average.reset()
             print(f"{resume.name} has no averaged generator (saved by an older version): it starts from the raw one")
@@ -216,9 +227,9 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
         return history
     dashboard = _open_dashboard(config, gan, resumed=resume is not None) if chief else Dashboard(None)
 
-    train_step = gan.make_step(config, strategy)
-    images = tf.constant(images)  # the whole training set, gathered into batches by index
     num_steps = data.steps_per_epoch(len(images), config.batch_size)
+    train_step = gan.make_step(config, strategy, num_steps)
+    images = tf.constant(images)  # the whole training set, gathered into batches by index
     best = read_best(run_dir)
     try:
         with _stop_requests() as stop:
@@ -236,7 +247,8 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
                     new_best = math.isfinite(row["fid"]) and (best is None or row["fid"] < best["fid"])
                 if chief:
                     grid = gan.epoch_grid()  # drawn once, for the epoch's PNG and for TensorBoard
-                    _write_epoch_outputs(gan, grid, output_dir, history, get_loss(config.loss).scores, mnist.info.title)
+                    scores = get_loss(config.loss).scores
+                    _write_epoch_outputs(gan, grid, output_dir, history, scores, mnist.info.title)
                     _log_epoch(dashboard, gan, grid, row, num_steps * config.batch_size)
                 print(_summary(row, config.epochs), flush=True)
                 if out_of_time or new_best or (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
@@ -345,10 +357,6 @@ def _train_epoch(config, gan, store, train_step, strategy, dataset, epoch, num_s
     sums = gan.sums.numpy()  # a resumed half-epoch carries its running sums over
     print(f"Epoch {epoch + 1}/{config.epochs}")
     bar = keras.utils.Progbar(num_steps, stateful_metrics=METRICS, interval=0.5 if sys.stdout.isatty() else 30)
-    learning_rates = {
-        "generator_learning_rate": _read(gan.generator_optimizer.learning_rate),
-        "discriminator_learning_rate": _read(gan.discriminator_optimizer.learning_rate),
-    }
     started = time.perf_counter()
     done = first
     step_before_epoch = _global_step(gan) - first  # one read per epoch; the windows count on from here
@@ -371,6 +379,10 @@ def _train_epoch(config, gan, store, train_step, strategy, dataset, epoch, num_s
         window = []
         sums[:4] += values.sum(axis=0)
         bar.update(done, values=list(zip(METRICS, sums[:4] / done)))
+        learning_rates = {  # as the last batch used them (a --lr-schedule changes them every batch)
+            "generator_learning_rate": _read(gan.generator_optimizer.learning_rate),
+            "discriminator_learning_rate": _read(gan.discriminator_optimizer.learning_rate),
+        }
         dashboard.scalars(step_before_epoch + done, {**_named_means(values), **learning_rates}, "steps")
         if stop and done < num_steps:
             print(flush=True)
@@ -455,7 +467,7 @@ def _quality(gan: Gan, mnist: data.Mnist, config: TrainConfig) -> dict[str, floa
     from dcgan_tf.evaluation import training_metrics
 
     row = training_metrics(gan.generator_ema, mnist, config.evaluator_dir)
-    if config.ema_decay > 0:  # with decay 0 the two generators are the same
+    if config.ema_decay > 0 or config.ema_half_life > 0:  # else the two generators are the same
         row.update({f"raw_{k}": v for k, v in training_metrics(gan.generator, mnist, config.evaluator_dir).items()})
     return row
 

@@ -204,13 +204,13 @@ def test_precision_advice_follows_what_was_measured(tmp_path):
     for cpu in (avx512_bf16, avx2, tmp_path / "missing"):
         assert precision_hint("float32", cpu) is None
     assert precision_hint("mixed_bfloat16", amx) is None  # already using them
-    assert auto_precision("bce", amx)[0] == "mixed_bfloat16"
-    assert auto_precision("bce", avx512_bf16)[0] == "float32" and auto_precision("bce", avx2)[0] == "float32"
-    assert auto_precision("wgan-gp", amx)[0] == "float32"
+    assert auto_precision(None, amx)[0] == "mixed_bfloat16"
+    assert auto_precision(None, avx512_bf16)[0] == "float32" and auto_precision(None, avx2)[0] == "float32"
+    assert auto_precision("--loss wgan-gp", amx)[0] == "float32"
     # AVX512-BF16 without AMX: bfloat16 is faster on some such CPUs, slower on others, so auto times both.
     for speeds, fastest in (({"float32": 500, "mixed_bfloat16": 250}, "float32"),
                             ({"float32": 380, "mixed_bfloat16": 610}, "mixed_bfloat16")):  # fmt: skip
-        choice, why = auto_precision("bce", avx512_bf16, measure=speeds.get)
+        choice, why = auto_precision(None, avx512_bf16, measure=speeds.get)
         assert choice == fastest and "timed here" in why
 
 
@@ -222,5 +222,5 @@ def test_precision_auto_records_its_choice(mnist_path, tmp_path):
     chosen = line.split()[2]
     assert chosen in ("float32", "mixed_bfloat16", "mixed_float16")
     assert json.loads((tmp_path / "run" / "config.json").read_text())["precision"] == chosen
-    if auto_precision("bce")[1].startswith("this CPU has AVX512-BF16 but no AMX"):  # this machine needs a timing
+    if auto_precision(None)[1].startswith("this CPU has AVX512-BF16 but no AMX"):  # this machine needs a timing
         assert "timed here" in line
