@@ -134,6 +134,38 @@ def make_conditional_generator(noise_dim: int = 100, synchronized: bool = False)
     return keras.Model([noise, label], images, name="conditional_generator")
 
 
+def conditional_batch_norm(x, label, synchronized: bool = False):
+    """BatchNorm whose scale and offset are looked up per digit (conditional BatchNorm, de Vries et al. 2017,
+    as in Miyato & Koyama 2018's generators): (B, ..., C) features, (B,) labels -> (B, ..., C).
+
+    The label enters *after* the batch statistics, so however strongly the generator comes to mark
+    the digit, it cannot shrink the noise's share of the normalised features.
+    """
+    channels = x.shape[-1]
+    x = layers.BatchNormalization(center=False, scale=False, synchronized=synchronized)(x)
+    broadcast = (1,) * (len(x.shape) - 2) + (channels,)  # (C,) or (1, 1, C)
+    scale = layers.Reshape(broadcast)(layers.Embedding(NUM_CLASSES, channels, embeddings_initializer="ones")(label))
+    offset = layers.Reshape(broadcast)(layers.Embedding(NUM_CLASSES, channels, embeddings_initializer="zeros")(label))
+    return layers.Add()([layers.Multiply()([x, scale]), offset])
+
+
+def make_cbn_generator(noise_dim: int = 100, synchronized: bool = False) -> keras.Model:
+    """The card's generator with conditional BatchNorm: [noise (B, noise_dim), label (B,)] -> images (B, 28, 28, 1)."""
+    noise = keras.Input(shape=(noise_dim,), name="noise")  # (B, noise_dim)
+    label = keras.Input(shape=(), dtype="int32", name="label")  # (B,) digits 0-9
+    x = layers.Dense(7 * 7 * 256, use_bias=False)(noise)  # (B, 12544)
+    x = layers.LeakyReLU()(conditional_batch_norm(x, label, synchronized))
+    x = layers.Reshape((7, 7, 256))(x)  # (B, 7, 7, 256)
+    x = layers.Conv2DTranspose(128, 5, strides=1, padding="same", use_bias=False)(x)  # (B, 7, 7, 128)
+    x = layers.LeakyReLU()(conditional_batch_norm(x, label, synchronized))
+    x = layers.Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False)(x)  # (B, 14, 14, 64)
+    x = layers.LeakyReLU()(conditional_batch_norm(x, label, synchronized))
+    images = layers.Conv2DTranspose(
+        1, 5, strides=2, padding="same", use_bias=False, activation="tanh", dtype="float32"
+    )(x)  # (B, 28, 28, 1)
+    return keras.Model([noise, label], images, name="cbn_generator")
+
+
 def make_conditional_discriminator(
     seed: int | None = None, dropout: float = 0.3, spectral_norm: bool = False
 ) -> keras.Model:
@@ -167,6 +199,7 @@ MODELS: dict[str, ModelSpec] = {
     "dcgan": ModelSpec(make_generator, make_discriminator),
     "dense": ModelSpec(make_dense_generator, make_dense_discriminator),
     "conditional": ModelSpec(make_conditional_generator, make_conditional_discriminator, conditional=True),
+    "conditional-cbn": ModelSpec(make_cbn_generator, make_conditional_discriminator, conditional=True),
 }
 
 

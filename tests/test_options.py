@@ -1,0 +1,207 @@
+"""Training options: learning-rate schedules and two rates, R1, spectral norm, hinge loss, DiffAugment,
+the averaging half-life, and the conditional-BatchNorm generator; each trains, resumes exactly and samples."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import assert_one_line_error, differing_share, run_cli, snapshot, tiny_flags
+
+from dcgan_tf import augment
+from dcgan_tf.averaging import half_life_decay
+from dcgan_tf.checkpoints import list_checkpoints, load_generator
+from dcgan_tf.config import AUGMENTATIONS, TrainConfig
+from dcgan_tf.errors import DcganError
+from dcgan_tf.losses import (
+    AUGMENT_FAKE,
+    AUGMENT_REAL,
+    Draws,
+    Players,
+    get_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    r1_penalty,
+)
+from dcgan_tf.models import build_models
+from dcgan_tf.schedules import lr_factor
+from dcgan_tf.training import build_gan, fit
+
+RESUME_TOLERANCE = 1e-3  # as tests/test_train.py: oneDNN may sum a gradient in another order
+
+# Every option at once (the hinge loss carries R1); tiny, so it trains in seconds.
+ALL_OPTIONS = dict(
+    loss="hinge",
+    lr_schedule="cosine",
+    g_learning_rate=1e-4,
+    d_learning_rate=4e-4,
+    r1=1.0,
+    spectral_norm=True,
+    augment="translation,cutout",
+    ema_half_life=2000.0,
+)
+
+
+def test_r1_penalty_matches_the_closed_form_of_a_quadratic_discriminator():
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.standard_normal((4, 28, 28, 1)), tf.float32)
+    a = tf.constant(rng.uniform(0.5, 2.0, (28, 28, 1)), tf.float32)
+
+    # D(x) = sum(a * x^2) / 2 + 1: its gradient is a * x, so R1 = gamma / 2 * sum(a^2 x^2) per example.
+    def judge(x):
+        return 0.5 * tf.reduce_sum(a * tf.square(x), axis=[1, 2, 3])[:, None] + 1.0
+
+    logits, penalty = r1_penalty(judge, images, gamma=3.0)
+    expected = 1.5 * np.sum(np.square(a.numpy() * images.numpy()), axis=(1, 2, 3))
+    np.testing.assert_allclose(penalty.numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(logits.numpy(), judge(images).numpy())
+
+
+def test_hinge_losses_count_only_scores_inside_the_margin():
+    real, fake = tf.constant([[2.0], [0.5]]), tf.constant([[-3.0], [0.25]])
+    np.testing.assert_allclose(hinge_discriminator_loss(real, fake).numpy(), [0.0, 0.5 + 1.25])
+    np.testing.assert_allclose(hinge_generator_loss(fake).numpy(), [3.0, -0.25])
+
+
+def test_schedules_decay_to_zero_at_the_last_batch():
+    def factor(schedule, batches):
+        return float(lr_factor(schedule, tf.constant(batches, tf.int64), 100))
+
+    assert factor("constant", 99) == 1.0
+    assert factor("linear", 25) == pytest.approx(0.75) and factor("linear", 100) == 0.0
+    assert factor("cosine", 0) == 1.0 and factor("cosine", 50) == pytest.approx(0.5)
+    assert factor("cosine", 100) == pytest.approx(0.0, abs=1e-7) and factor("cosine", 150) == pytest.approx(0, abs=1e-7)
+
+
+def test_half_life_window_ramps_up_then_holds():
+    # 10,000 images seen: the window is 5% of them (500 images); later the half-life itself (2,000 images).
+    assert float(half_life_decay(2000, 100, 100)) == pytest.approx(0.5 ** (100 / 500))
+    assert float(half_life_decay(2000, 100, 10_000)) == pytest.approx(0.5 ** (100 / 2000))
+    assert float(half_life_decay(2000, 100, 0)) == 0.0  # the first update copies the weights
+
+
+def test_augmentations_move_and_blank_with_the_background():
+    page = -np.ones((2, 28, 28, 1), np.float32)
+    page[:, 10, 12] = 1.0  # one white pixel
+    # u = 1/9 * k + tiny picks shift k - 4: (+4 down, -4 right) for image 0, no shift for image 1.
+    u = tf.constant([[8.5 / 9, 0.5 / 9], [4.5 / 9, 4.5 / 9]], tf.float32)
+    moved = augment.translation(tf.constant(page), u).numpy()
+    assert moved[0, 14, 8, 0] == 1.0 and moved[0].sum() == -28 * 28 + 2  # moved, nothing else lit
+    np.testing.assert_array_equal(moved[1], page[1])
+    assert (moved[0, :4] == -1).all()  # what moved in is background
+
+    ones = tf.ones((2, 28, 28, 1))
+    centre = tf.constant([[14.5 / 29, 14.5 / 29], [0.5 / 29, 0.5 / 29]], tf.float32)  # centres (14, 14) and (0, 0)
+    cut = augment.cutout(ones, centre).numpy()
+    assert (cut[0] == -1).sum() == 14 * 14 and cut[0, 7:21, 7:21].min() == cut[0, 7:21, 7:21].max() == -1
+    assert (cut[1] == -1).sum() == 7 * 7  # clipped at the corner
+    assert tuple(augment.POLICIES) == AUGMENTATIONS
+
+
+def test_the_discriminator_sees_real_and_generated_images_through_the_augmentation():
+    generator, discriminator = build_models("dcgan", noise_dim=8, seed=0)
+    optimizers = [tf.keras.optimizers.Adam(1e-4) for _ in range(2)]
+    for model, optimizer in zip((generator, discriminator), optimizers):
+        optimizer.build(model.trainable_variables)
+    seen = {}
+
+    def recorder(images, stream):
+        seen[stream] = images.shape
+        return augment.augment(images, tf.fill([images.shape[0], augment.UNIFORMS], 0.5), AUGMENTATIONS)
+
+    draws = Draws(
+        normal=lambda stream, dim: tf.random.normal([4, dim], seed=stream),
+        uniform=lambda stream: tf.fill([4], 0.5),
+        augment=recorder,
+    )
+    images = tf.zeros((4, 28, 28, 1))
+    get_loss("bce", r1=1.0).replica_step(
+        Players(generator, discriminator, *optimizers), images, tf.zeros(4, tf.int32), draws, True, tf.reduce_mean
+    )
+    assert seen == {AUGMENT_REAL: (4, 28, 28, 1), AUGMENT_FAKE: (4, 28, 28, 1)}
+
+
+@pytest.mark.parametrize(
+    "flags, fragment",
+    [
+        (dict(r1=-1.0), "--r1"),
+        (dict(r1=math.nan), "--r1"),
+        (dict(r1=1.0, loss="wgan-gp"), "--r1"),
+        (dict(r1=1.0, precision="mixed_bfloat16"), "--r1"),
+        (dict(augment="translation,flip"), "flip"),
+        (dict(lr_schedule="step"), "--lr-schedule"),
+        (dict(d_learning_rate=0.0), "--d-learning-rate"),
+        (dict(ema_half_life=-5.0), "--ema-half-life"),
+        (dict(spectral_norm=True, strategy="mirrored"), "--spectral-norm"),
+    ],
+)
+def test_impossible_options_are_refused(flags, fragment):
+    with pytest.raises(DcganError, match=fragment):
+        TrainConfig(**flags)
+
+
+def test_options_resolve_from_the_recipe_and_older_configs_count_as_off():
+    config = TrainConfig(augment="cutout, translation,cutout", learning_rate=3e-4)
+    assert config.augment == "cutout,translation" and config.augmentations == ("cutout", "translation")
+    assert (config.g_learning_rate, config.d_learning_rate) == (3e-4, 3e-4)
+    assert (config.r1, config.lr_schedule, config.spectral_norm) == (0.0, "constant", False)
+    older = {"learning_rate": 3e-4, "recipe": "tutorial", "epochs": 100}  # saved before the options existed
+    assert TrainConfig(learning_rate=3e-4).conflicts_with(older) == []
+    assert TrainConfig(learning_rate=3e-4, r1=1.0).conflicts_with(older) == ["r1=0.0 (now 1.0)"]
+    decaying = TrainConfig(learning_rate=3e-4, lr_schedule="linear", epochs=50)
+    assert "epochs=100 (now 50)" in decaying.conflicts_with({**older, "lr_schedule": "linear"})
+
+
+def test_all_options_train_resume_exactly_and_sample(mnist_path, tmp_path):
+    """A branch from epoch 1 retrains epoch 2 exactly: the schedule's position, the R1 and augmentation
+    draws, the spectral norms' vectors and the averaging window all come back from the checkpoint."""
+    straight = tmp_path / "straight"
+    fit(TrainConfig(**tiny_flags(mnist_path, straight, **ALL_OPTIONS)))
+    first, last = list_checkpoints(straight)
+    variables = [name for name, _ in tf.train.list_variables(last.path)]
+    assert sum("vector_u" in name for name in variables) == 3  # two convolutions and the logit layer
+
+    branch = tmp_path / "branch"
+    shutil.copytree(straight, branch)
+    fit(TrainConfig(**tiny_flags(mnist_path, branch, checkpoint=first.name, **ALL_OPTIONS)))
+    for which in ("raw", "ema"):
+        want, got = (
+            load_generator(straight, which=which).get_weights(),
+            load_generator(branch, which=which).get_weights(),
+        )
+        assert differing_share(want, got) <= RESUME_TOLERANCE, which
+    gan = build_gan(TrainConfig(**tiny_flags(mnist_path, straight, **ALL_OPTIONS)))
+    assert float(gan.generator_optimizer.learning_rate) == pytest.approx(1e-4)  # built at the base rate
+
+    result = run_cli("dcgan_tf.sample", "--checkpoint-dir", str(branch), "--out", str(tmp_path / "s.png"), "--num", "4")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "s.png").is_file()
+
+
+@pytest.mark.parametrize("model", ["dense", "conditional-cbn"])
+def test_options_work_with_the_other_models(model, mnist_path, tmp_path):
+    flags = tiny_flags(mnist_path, tmp_path / model, model=model, epochs=1, **ALL_OPTIONS)
+    history = fit(TrainConfig(**flags))
+    assert len(history) == 1 and np.isfinite(history[0]["generator_loss"])
+    assert load_generator(tmp_path / model).name.startswith(model.split("-")[-1])
+
+
+def test_a_resume_with_other_options_is_refused_in_one_line(trained_run, mnist_path, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    before = snapshot(run)
+    base = ["dcgan_tf.train", "--data", str(mnist_path), "--train-size", "256", "--batch-size", "64"]
+    assert_one_line_error(
+        run_cli(*base, "--epochs", "3", "--r1", "1", "--checkpoint-dir", str(run)), "r1=0.0 (now 1.0)"
+    )
+    for option, fragment in (
+        (dict(augment="cutout"), "augment='none' (now 'cutout')"),
+        (dict(lr_schedule="cosine"), "lr_schedule='constant' (now 'cosine')"),
+        (dict(spectral_norm=True), "spectral_norm=False (now True)"),
+    ):
+        with pytest.raises(DcganError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+            fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=3, **option)))
+    assert snapshot(run) == before
