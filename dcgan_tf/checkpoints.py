@@ -23,7 +23,7 @@ import tensorflow as tf
 from dcgan_tf.config import CONFIG_FILE, GENERATORS, read_saved_config
 from dcgan_tf.errors import DcganError
 from dcgan_tf.files import archive_folder, write_text
-from dcgan_tf.models import NUM_CLASSES, build_generator, is_conditional, model_inputs
+from dcgan_tf.models import MODELS, NUM_CLASSES, build_generator, is_conditional, model_inputs, model_spec
 
 CHECKPOINT_NAME = "ckpt"
 BEST_FILE = "best.json"  # which checkpoint scored the best FID so far (written by --eval-every runs)
@@ -266,27 +266,41 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, wh
         raise DcganError(
             f"{config_path} has no valid noise_dim: restore the config.json of that training run"
         ) from None
-    generator = build_generator(model, noise_dim)
     key = "generator_ema" if which == "ema" and has_object(info.path, "generator_ema") else "generator"
-    failure = None
+    generator = _restored_generator(info.path, key, generator_architecture(info.path, model, noise_dim), noise_dim)
+    if isinstance(generator, Exception):
+        raise DcganError(
+            f"checkpoint {info.path} does not match the generator that {config_path} describes "
+            f"({_first_line(generator)}): keep each run's config.json beside its own checkpoints"
+        )
+    return generator
+
+
+def generator_architecture(path: str, model: str, noise_dim: int) -> str:
+    """The registry entry whose generator the checkpoint at ``path``, saved as ``--model model``, holds:
+    ``model`` itself, or the entry an earlier version built under that name (`ModelSpec.formerly`)."""
+    formerly = model_spec(model).formerly if model in MODELS else None
+    if formerly is None or not isinstance(_restored_generator(path, "generator", model, noise_dim), Exception):
+        return model
+    return formerly if not isinstance(_restored_generator(path, "generator", formerly, noise_dim), Exception) else model
+
+
+def _restored_generator(path: str, key: str, model: str, noise_dim: int) -> keras.Model | Exception:
+    """The generator ``model`` with the checkpoint's ``key`` weights, or the error that says why they do not fit."""
+    generator = build_generator(model, noise_dim)
     # A failed restore leaves half-matched objects whose clean-up logs dozens of warnings; keep
     # them out of the user's one-line error.
     logger = tf.get_logger()
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        tf.train.Checkpoint(**{key: generator}).restore(info.path).expect_partial().assert_existing_objects_matched()
+        tf.train.Checkpoint(**{key: generator}).restore(path).expect_partial().assert_existing_objects_matched()
     except (ValueError, AssertionError, tf.errors.OpError) as err:
-        failure = DcganError(
-            f"checkpoint {info.path} does not match the generator that {config_path} describes "
-            f"({_first_line(err)}): keep each run's config.json beside its own checkpoints"
-        )
         del generator
         gc.collect()
+        return err  # returned, not raised: no traceback keeps the half-restored objects alive
     finally:
         logger.setLevel(level)
-    if failure is not None:
-        raise failure  # outside `except`, so no traceback keeps the half-restored objects alive
     return generator
 
 

@@ -25,7 +25,7 @@ CONFIG_FILE = "config.json"
 
 # Registries of what a run can be built from; each name has its entry in data.py / models.py / losses.py.
 DATASETS = tuple(DATASET_INFO)  # mnist, fashion_mnist
-MODELS = ("dcgan", "dense", "conditional", "conditional-cbn")
+MODELS = ("dcgan", "dense", "conditional", "conditional-concat")
 LOSSES = ("bce", "hinge", "wgan-gp")
 # What --critic-steps, --beta1 and --beta2 are when not given, per loss: the tutorial's Adam for BCE,
 # the WGAN-GP paper's defaults (Gulrajani et al. 2017: 5 critic steps, Adam betas 0 and 0.9).
@@ -138,7 +138,8 @@ class TrainConfig:
     model: str = flag(
         "dcgan",
         "generator/discriminator pair: dcgan (the tutorial's), dense (fully connected), conditional "
-        "(DCGAN conditioned on the digit label)",
+        "(DCGAN conditioned on the digit label), conditional-concat (the first conditional generator, which "
+        "collapses to one style per digit; kept for older runs)",
         choices=MODELS,
     )
     loss: str = flag(

@@ -120,11 +120,13 @@ NUM_CLASSES = 10  # digits 0-9: the labels of a conditional pair
 LABEL_EMBEDDING = 50  # size of the digit-label embedding fed to the conditional generator
 
 
-def make_conditional_generator(noise_dim: int = 100, synchronized: bool = False) -> keras.Model:
-    """The card's generator conditioned on a digit: [noise (B, noise_dim), label (B,)] -> images (B, 28, 28, 1).
+def make_concat_generator(noise_dim: int = 100, synchronized: bool = False) -> keras.Model:
+    """The first conditional generator: [noise (B, noise_dim), label (B,)] -> images (B, 28, 28, 1).
 
     The label is embedded (as in keras-io's conditional GAN) and concatenated to the noise; the rest
-    is the DCGAN generator unchanged.
+    is the DCGAN generator unchanged. It collapses: the first BatchNorm normalises noise and label
+    together, so the more the generator marks the digit the smaller the noise's share becomes, until
+    each digit is drawn in one style. `make_conditional_generator` replaced it; kept to load older runs.
     """
     noise = keras.Input(shape=(noise_dim,), name="noise")  # (B, noise_dim)
     label = keras.Input(shape=(), dtype="int32", name="label")  # (B,) digits 0-9
@@ -149,8 +151,13 @@ def conditional_batch_norm(x, label, synchronized: bool = False):
     return layers.Add()([layers.Multiply()([x, scale]), offset])
 
 
-def make_cbn_generator(noise_dim: int = 100, synchronized: bool = False) -> keras.Model:
-    """The card's generator with conditional BatchNorm: [noise (B, noise_dim), label (B,)] -> images (B, 28, 28, 1)."""
+def make_conditional_generator(noise_dim: int = 100, synchronized: bool = False) -> keras.Model:
+    """The card's generator conditioned on a digit: [noise (B, noise_dim), label (B,)] -> images (B, 28, 28, 1).
+
+    The card's layers on the noise alone, with each BatchNorm's scale and offset chosen by the digit
+    (`conditional_batch_norm`): the label shapes the features after they are normalised, so it never
+    crowds the noise out.
+    """
     noise = keras.Input(shape=(noise_dim,), name="noise")  # (B, noise_dim)
     label = keras.Input(shape=(), dtype="int32", name="label")  # (B,) digits 0-9
     x = layers.Dense(7 * 7 * 256, use_bias=False)(noise)  # (B, 12544)
@@ -163,7 +170,7 @@ def make_cbn_generator(noise_dim: int = 100, synchronized: bool = False) -> kera
     images = layers.Conv2DTranspose(
         1, 5, strides=2, padding="same", use_bias=False, activation="tanh", dtype="float32"
     )(x)  # (B, 28, 28, 1)
-    return keras.Model([noise, label], images, name="cbn_generator")
+    return keras.Model([noise, label], images, name="conditional_generator")
 
 
 def make_conditional_discriminator(
@@ -193,13 +200,17 @@ class ModelSpec:
     make_generator: Callable[..., keras.Model]  # (noise_dim, synchronized=...) -> generator
     make_discriminator: Callable[..., keras.Model]  # (seed, spectral_norm=...) -> discriminator
     conditional: bool = False
+    # The entry whose generator earlier versions built under this name: their checkpoints hold that one.
+    formerly: str | None = None
 
 
 MODELS: dict[str, ModelSpec] = {
     "dcgan": ModelSpec(make_generator, make_discriminator),
     "dense": ModelSpec(make_dense_generator, make_dense_discriminator),
-    "conditional": ModelSpec(make_conditional_generator, make_conditional_discriminator, conditional=True),
-    "conditional-cbn": ModelSpec(make_cbn_generator, make_conditional_discriminator, conditional=True),
+    "conditional": ModelSpec(
+        make_conditional_generator, make_conditional_discriminator, conditional=True, formerly="conditional-concat"
+    ),
+    "conditional-concat": ModelSpec(make_concat_generator, make_conditional_discriminator, conditional=True),
 }
 
 

@@ -29,6 +29,7 @@ from dcgan_tf.checkpoints import (
     BEST_FILE,
     CheckpointStore,
     checkpoint_recipe,
+    generator_architecture,
     grid_images,
     read_best,
     write_best,
@@ -122,12 +123,16 @@ class Gan:
         }
 
 
-def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> Gan:
-    """Models, optimizers and sample noise for ``config``, identical for identical seeds.
+def build_gan(
+    config: TrainConfig, strategy: tf.distribute.Strategy | None = None, architecture: str | None = None
+) -> Gan:
+    """Models, optimizers and sample noise for ``config``, identical for identical seeds; ``architecture``
+    overrides ``config.model`` (the one an older checkpoint saved under that name holds).
 
     Everything is created inside ``strategy.scope()`` so that variables are mirrored across replicas.
     """
     strategy = strategy or tf.distribute.get_strategy()
+    architecture = architecture or config.model
     keras.utils.set_random_seed(config.seed)  # weight initialisation and dropout seeds
     previous_policy = keras.config.dtype_policy()
     # Layers take the dtype policy in force when they are built; restore it after, so the choice
@@ -136,7 +141,7 @@ def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = Non
     try:
         with strategy.scope():
             generator, discriminator = build_models(
-                config.model,
+                architecture,
                 config.noise_dim,
                 seed=config.seed,
                 synchronized=strategy.num_replicas_in_sync > 1,
@@ -151,7 +156,7 @@ def build_gan(config: TrainConfig, strategy: tf.distribute.Strategy | None = Non
                 # and Keras optimizers first built inside a replica step fail under tf.distribute.
                 optimizer.build(model.trainable_variables)
                 optimizers.append(optimizer)
-            generator_ema = build_generator(config.model, config.noise_dim, strategy.num_replicas_in_sync > 1)
+            generator_ema = build_generator(architecture, config.noise_dim, strategy.num_replicas_in_sync > 1)
             images_per_update = config.batch_size * config.critic_steps  # trained per generator update
             average = WeightAverage(generator, generator_ema, config.ema_decay, config.ema_half_life, images_per_update)
             average.reset()  # the average starts at the raw generator's initial weights
@@ -192,12 +197,16 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     if hint:
         print(hint)
     checkpoint_dir, output_dir = prepare_folders(config) if chief else worker_folders()
-    gan = build_gan(config, strategy)
-    store = CheckpointStore(checkpoint_dir, **gan.checkpoint_objects())
     # Every task reads the run's real folder (workers write only to scratch), so all resume alike.
     run_dir = Path(config.checkpoint_dir)
     # --fresh: the chief has just moved the old run aside; a worker must not race it to the old checkpoints.
     resume = None if config.fresh else resume_point(run_dir, config.checkpoint)
+    # An older run of a model whose generator has changed since trains on with the generator it has.
+    architecture = (
+        config.model if resume is None else generator_architecture(resume.path, config.model, config.noise_dim)
+    )
+    gan = build_gan(config, strategy, architecture)
+    store = CheckpointStore(checkpoint_dir, **gan.checkpoint_objects())
     recipe = checkpoint_recipe(resume.path) if resume is not None else None
     if recipe not in (None, config.recipe):  # config.json says the same, unless it was replaced
         raise DcganError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -25,8 +27,12 @@ def test_parameter_counts_follow_from_the_layer_sizes():
     assert dense_g.count_params() == 100 * 256 + 256 * 512 + 512 * 1024 + 4 * (256 + 512 + 1024) + 1024 * 784 + 784
     assert dense_d.count_params() == (784 * 512 + 512) + (512 * 256 + 256) + (256 + 1)
     conditional_g, conditional_d = build_models("conditional", noise_dim=100)
-    # The card's generator on noise + label embedding (its first Dense grows by 50 inputs), plus the embedding.
-    assert conditional_g.count_params() == TUTORIAL_G + LABEL_EMBEDDING * 7 * 7 * 256 + 10 * LABEL_EMBEDDING
+    # The card's generator whose three BatchNorms take their scale and offset (2 per channel) from a per-digit table.
+    channels = 7 * 7 * 256 + 128 + 64
+    assert conditional_g.count_params() == TUTORIAL_G - 2 * channels + 10 * 2 * channels
+    concat_g, _ = build_models("conditional-concat", noise_dim=100)
+    # The first one: the card's generator on noise + label embedding (its first Dense grows by 50 inputs).
+    assert concat_g.count_params() == TUTORIAL_G + LABEL_EMBEDDING * 7 * 7 * 256 + 10 * LABEL_EMBEDDING
     # The card's discriminator plus a projection embedding of its 7*7*128 features per class.
     assert conditional_d.count_params() == TUTORIAL_D + 10 * 7 * 7 * 128
     assert is_conditional(conditional_g) and is_conditional(conditional_d) and not is_conditional(dense_g)
@@ -116,6 +122,21 @@ def test_conditional_cli_draws_the_requested_digits_and_refuses_bad_ones(mnist_p
     assert_one_line_error(run_cli("dcgan_tf.sample", f"--checkpoint-dir={run}", "--digit=10"), "--digit", "0-9")
     walk = run_cli("dcgan_tf.interpolate", f"--checkpoint-dir={run}", "--digit=3", f"--out={tmp_path / 'w.png'}")
     assert walk.returncode == 0, walk.stderr
+
+
+def test_a_run_of_the_first_conditional_generator_still_samples_and_resumes(mnist_path, tmp_path):
+    """Runs saved as --model conditional before its generator changed hold the concatenating one."""
+    run = tmp_path / "older"
+    fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=1, model="conditional-concat")))
+    saved = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**saved, "model": "conditional"}))  # as such a run recorded it
+    before = load_generator(run)
+    assert before.count_params() == build_models("conditional-concat", noise_dim=100)[0].count_params()
+    assert len(fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=2, model="conditional")))) == 2
+    after = load_generator(run)
+    assert (
+        after.count_params() == before.count_params() and differing_share(before.get_weights(), after.get_weights()) > 0
+    )
 
 
 def test_digit_for_an_unconditional_model_is_a_one_line_error(trained_run, tmp_path):
