@@ -72,5 +72,5 @@ def precision_hint(precision: str, cpuinfo: str | Path = CPUINFO) -> str | None:
         return None
     return (
         "tip: this CPU has AMX units: --precision mixed_bfloat16 (or auto) trained 1.7x as many images/s as "
-        "float32 on such a CPU (README, Performance)"
+        "float32 on such a CPU (docs/performance.md)"
     )

@@ -46,7 +46,7 @@ def check_tf_config(text: str | None) -> None:
     """Raise `DcganError` unless ``text`` is a usable ``TF_CONFIG``: JSON with a ``cluster`` of
     ``host:port`` lists and a ``task`` whose type is in the cluster and whose index is in range."""
     fix = (
-        'set it as in the README, e.g. {"cluster": {"worker": ["host0:port", "host1:port"]}, '
+        'set it as in docs/several-devices.md, e.g. {"cluster": {"worker": ["host0:port", "host1:port"]}, '
         '"task": {"type": "worker", "index": 0}}'
     )
     if not text:
@@ -166,7 +166,7 @@ def make_train_step(
 
         return objective.replica_step(players, images, labels, draws, update_generator, average_loss)
 
-    # XLA only when asked (--jit-compile): on CPUs it ran at 0.52-0.71x of the oneDNN kernels (see README).
+    # XLA only when asked (--jit-compile): on CPUs it ran at 0.52-0.71x of the oneDNN kernels (see docs/performance.md).
     @tf.function(jit_compile=jit_compile)
     def train_step(images: tf.Tensor, labels: tf.Tensor, update_generator: bool = True) -> dict[str, tf.Tensor]:
         if learning_rates is not None and learning_rates.schedule != "constant":  # this batch's rates
