@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import math
 import shutil
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import assert_one_line_error, differing_share, run_cli, snapshot, tiny_flags
+from conftest import REPO, assert_one_line_error, differing_share, run_cli, snapshot, tiny_flags
 
 from dcgan_tf import augment
 from dcgan_tf.averaging import half_life_decay
 from dcgan_tf.checkpoints import list_checkpoints, load_generator
-from dcgan_tf.config import AUGMENTATIONS, TrainConfig
+from dcgan_tf.config import AUGMENTATIONS, RECIPES, TrainConfig, parse_config
 from dcgan_tf.errors import DcganError
 from dcgan_tf.losses import (
     AUGMENT_FAKE,
@@ -205,3 +206,22 @@ def test_a_resume_with_other_options_is_refused_in_one_line(trained_run, mnist_p
         with pytest.raises(DcganError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
             fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=3, **option)))
     assert snapshot(run) == before
+
+
+def test_the_recipe_search_ablates_each_part_and_shares_runs_by_their_parts():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import recipe_search
+
+    runs = recipe_search.ablation(("paper", "cosine", "r1"))
+    assert runs == {
+        "paper+cosine+r1 -paper": ("cosine", "r1"),
+        "paper+cosine+r1 -cosine": ("paper", "r1"),
+        "paper+cosine+r1 -r1": ("paper", "cosine"),
+    }
+    # "-r1" is the candidate "+cosine": the same parts, the same run folder, trained once.
+    assert recipe_search.run_name(runs["paper+cosine+r1 -r1"]) == recipe_search.run_name(
+        recipe_search.CANDIDATES["+cosine"]
+    )
+    for parts in recipe_search.CANDIDATES.values():  # every part's flags parse into a valid configuration
+        flags = [flag for part in parts for flag in recipe_search.PARTS[part]]
+        assert parse_config(flags).recipe in RECIPES
