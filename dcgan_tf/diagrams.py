@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
@@ -51,7 +52,8 @@ class DiagramsConfig:
 
 
 def parse_models(text: str) -> list[str]:
-    """``dcgan,dense`` -> the names, checked against the registry's names (one-line error otherwise)."""
+    """``dcgan,dense`` -> the names, checked against `config.MODELS` (the registry's names, known without
+    importing TensorFlow); a one-line error names any unknown one."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in MODELS]
     if unknown or not names:
@@ -104,7 +106,8 @@ def _graph(model: keras.Model) -> tuple[list[_Node], list[int]]:
             memo[id(tensor)] = visit(layer.outputs[0], inner, layer.name)
             return memo[id(tensor)]
         inputs = [visit(t, memo, group) for t in call.input_tensors]
-        nodes.append(_Node(_stage(layer, tuple(tensor.shape[1:])), inputs, group, isinstance(layer, keras.layers.InputLayer)))
+        is_input = isinstance(layer, keras.layers.InputLayer)
+        nodes.append(_Node(_stage(layer, tuple(tensor.shape[1:])), inputs, group, is_input))
         memo[id(tensor)] = len(nodes) - 1
         return memo[id(tensor)]
 
@@ -139,7 +142,7 @@ def _settings(layer: keras.layers.Layer) -> list[str]:
 
     settings = []
     if isinstance(layer, keras.layers.Dense):
-        settings.append(f"{layer.units} units")
+        settings.append(f"{layer.units} unit{'s' * (layer.units != 1)}")
     if hasattr(layer, "filters"):
         k, s = layer.kernel_size, layer.strides
         settings += [
@@ -179,6 +182,11 @@ EDGES = {"main": "#4a4a4a", "side": "#d9822b"}
 BOLD = FontProperties(weight="bold", size=TITLE_PT)
 PLAIN = FontProperties(size=TEXT_PT)
 MONO = FontProperties(family="monospace", size=SHAPE_PT)
+HEADING = FontProperties(weight="bold", size=10)
+NOTE = FontProperties(style="italic", size=TEXT_PT)
+DPI = 120  # of the PNGs
+Box = tuple[float, float, float, float]  # left, right, top, bottom in inches, y growing downwards
+Cell = tuple[int, int]  # row, column
 
 
 def _inches(text: str, font: FontProperties) -> float:
@@ -194,7 +202,7 @@ def shape_text(shape: tuple[int, ...]) -> str:
 class _Layout:
     nodes: list[_Node]
     main: list[int]
-    cell: dict[int, tuple[int, int]]  # node -> (row, column); column 0 is the main path
+    cell: dict[int, Cell]  # node -> (row, column); column 0 is the main path
     widths: list[float]  # of each column, inches
 
     @property
@@ -229,8 +237,8 @@ def _layout(model: keras.Model) -> _Layout:
 
     def chain_to(n: int) -> list[int]:  # n and the side layers feeding only it, one after another
         chain = [n]
-        while feeder := next((j for j in nodes[chain[0]].inputs if j not in cell and first_consumer[j] == chain[0]), None):
-            chain.insert(0, feeder)
+        while feeders := [j for j in nodes[chain[0]].inputs if j not in cell and first_consumer[j] == chain[0]]:
+            chain.insert(0, feeders[0])
         return chain
 
     heads = [n for n in range(len(nodes)) if n not in cell and first_consumer.get(n) in main]
@@ -243,7 +251,7 @@ def _layout(model: keras.Model) -> _Layout:
     widths = [1.7] * columns
     for n, (_, c) in cell.items():
         stage = nodes[n].stage
-        title = _inches(stage.name, BOLD) + _inches(shape_text(stage.output_shape), MONO) + 3 * PAD + 0.1
+        title = _inches(stage.name, BOLD) + _inches(shape_text(stage.output_shape), MONO) + 3 * PAD + 0.2
         widths[c] = max(widths[c], title, _inches(stage.description, PLAIN) + 2 * PAD + 0.05)
     return _Layout(nodes, main, cell, widths)
 
@@ -251,30 +259,31 @@ def _layout(model: keras.Model) -> _Layout:
 # --- the drawing ----------------------------------------------------------------------------------
 
 
-def _draw_model(fig: Figure, layout: _Layout, x0: float, y0: float, heading: str) -> None:
+def _draw_model(ax: Axes, layout: _Layout, x0: float, y0: float, heading: tuple[str, str]) -> None:
     """Draw one model's boxes and arrows with its top-left corner at (x0, y0), inches from the top-left."""
-    ax = fig.axes[0]
     lefts = [x0 + MARGIN + sum(layout.widths[:c]) + GAP * c for c in range(len(layout.widths))]
     side_gutter = lefts[-1] + layout.widths[-1] + GAP / 2
 
-    def box(n: int) -> tuple[float, float, float, float]:  # left, right, top, bottom
+    def box(n: int) -> Box:
         row, c = layout.cell[n]
         top = y0 + row * ROW
         return lefts[c], lefts[c] + layout.widths[c], top, top + BOX_H
 
-    ax.text(x0 + MARGIN, y0 - 0.3, heading, fontsize=10, fontweight="bold", va="bottom")
+    ax.text(x0 + MARGIN, y0 - 0.42, heading[0], fontproperties=HEADING, va="bottom")
+    ax.text(x0 + MARGIN, y0 - 0.22, heading[1], fontproperties=PLAIN, va="bottom", color="#333333")
     for group in dict.fromkeys(node.group for node in layout.nodes if node.group):
         members = [box(n) for n, node in enumerate(layout.nodes) if node.group == group]
         left, top = min(b[0] for b in members) - 0.12, min(b[2] for b in members) - 0.1
         right, bottom = max(b[1] for b in members) + 0.12, max(b[3] for b in members) + 0.1
         ax.add_patch(Rectangle((left, top), right - left, bottom - top, fill=False, ls="--", lw=0.8, ec="#888888"))
-        ax.text(left - 0.05, (top + bottom) / 2, f"nested model '{group}'", rotation=90, ha="right", va="center",
-                fontsize=TEXT_PT, color="#666666", style="italic")  # fmt: skip
+        label = f"nested model '{group}'"
+        middle = (top + bottom) / 2
+        ax.text(left - 0.05, middle, label, fontproperties=NOTE, color="#666666", rotation=90, ha="right", va="center")
     for n, node in enumerate(layout.nodes):
         left, right, top, bottom = box(n)
         kind = "input" if node.is_input else "main" if layout.cell[n][1] == 0 else "side"
-        ax.add_patch(FancyBboxPatch((left, top), right - left, BOX_H, boxstyle="round,pad=0,rounding_size=0.06",
-                                    fc=COLORS[kind], ec="#555555", lw=0.8))  # fmt: skip
+        style = "round,pad=0,rounding_size=0.06"
+        ax.add_patch(FancyBboxPatch((left, top), right - left, BOX_H, boxstyle=style, fc=COLORS[kind], ec="#555555"))
         stage, middle = node.stage, (top + bottom) / 2
         line = middle - 0.08 if stage.description else middle
         ax.text(left + PAD, line, stage.name, fontproperties=BOLD, va="center")
@@ -285,7 +294,7 @@ def _draw_model(fig: Figure, layout: _Layout, x0: float, y0: float, heading: str
             _arrow(ax, box(j), box(n), layout.cell[j], layout.cell[n], layout.nodes[j].is_input, side_gutter)
 
 
-def _arrow(ax, src, dst, src_cell, dst_cell, from_input: bool, side_gutter: float) -> None:
+def _arrow(ax: Axes, src: Box, dst: Box, src_cell: Cell, dst_cell: Cell, from_input: bool, side_gutter: float) -> None:
     """Straight down to the next row of the same column; otherwise out of the source's side, along the
     gutter beside the destination, and into its side (a side input's arrows share the rightmost gutter)."""
     (s_left, s_right, s_top, s_bottom), (d_left, d_right, d_top, d_bottom) = src, dst
@@ -297,8 +306,8 @@ def _arrow(ax, src, dst, src_cell, dst_cell, from_input: bool, side_gutter: floa
     else:
         exit_y, d_mid = (s_top + s_bottom) / 2 + BOX_H / 4, (d_top + d_bottom) / 2
         if from_input and s_col > 0:
-            points = [(s_right, exit_y), (side_gutter, exit_y), (side_gutter, d_mid - BOX_H / 4)]
-            points += [(side_gutter, d_mid - BOX_H / 4), (d_right, d_mid - BOX_H / 4)]
+            entry_y = d_mid - BOX_H / 4
+            points = [(s_right, exit_y), (side_gutter, exit_y), (side_gutter, entry_y), (d_right, entry_y)]
         elif d_col > s_col:
             gutter = d_left - GAP / 2
             points = [(s_right, exit_y), (gutter, exit_y), (gutter, d_mid - BOX_H / 4), (d_left, d_mid - BOX_H / 4)]
@@ -308,35 +317,29 @@ def _arrow(ax, src, dst, src_cell, dst_cell, from_input: bool, side_gutter: floa
         else:
             gutter = d_right + GAP / 2
             points = [(s_right, exit_y), (gutter, exit_y), (gutter, d_mid - BOX_H / 4), (d_right, d_mid - BOX_H / 4)]
-    ax.add_patch(FancyArrowPatch(path=MplPath(points), arrowstyle="-|>", mutation_scale=9, lw=1, color=color,
-                                 shrinkA=0, shrinkB=0))  # fmt: skip
+    ax.add_patch(FancyArrowPatch(path=MplPath(points), arrowstyle="-|>", mutation_scale=9, lw=1, color=color))
 
 
 def draw_pair(title: str, generator: keras.Model, discriminator: keras.Model) -> Figure:
     """One figure: the generator's diagram left of the discriminator's, titled with the parameter counts."""
-    layouts = [_layout(generator), _layout(discriminator)]
-    sizes = [layout.size for layout in layouts]
-    header, footer = 1.05, 0.35
-    width, height = sum(w for w, _ in sizes), header + max(h for _, h in sizes) + footer
+    models = {"Generator": generator, "Discriminator": discriminator}
+    layouts = [_layout(model) for model in models.values()]
+    headings = [(role, f"{model.name}: {model.count_params():,} parameters") for role, model in models.items()]
+    widths = [max(lay.size[0], 2 * MARGIN + _inches(h[1], PLAIN) + 0.1) for lay, h in zip(layouts, headings)]
+    header, footer = 1.2, 0.4
+    width, height = sum(widths), header + max(lay.size[1] for lay in layouts) + footer
     fig = Figure(figsize=(width, height))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set(xlim=(0, width), ylim=(height, 0))
     ax.axis("off")
-    fig.text(0.5, 1 - 0.22 / height, title, ha="center", va="top", fontsize=12, fontweight="bold")
-    x = 0.0
-    for layout, model, role, (w, _) in zip(layouts, (generator, discriminator), ("Generator", "Discriminator"), sizes):
-        _draw_model(fig, layout, x, header, f"{role} ({model.name}): {model.count_params():,} parameters")
-        x += w
+    ax.text(width / 2, 0.2, title, ha="center", va="top", fontsize=12, fontweight="bold")
+    for layout, heading, x in zip(layouts, headings, (0.0, widths[0])):
+        _draw_model(ax, layout, x, header, heading)
     note = "B: batch size. Each box is one layer: its kind, key settings and output shape."
-    side_inputs = {
-        lay.nodes[n].stage.description.split(",")[0]
-        for lay in layouts
-        for n, (_, column) in lay.cell.items()
-        if column and lay.nodes[n].is_input
-    }
+    side_inputs = sorted({tensor.name for model in models.values() for tensor in model.inputs[1:]})
     if side_inputs:
-        note += f" Orange: layers off the main column (the path of the {', '.join(sorted(side_inputs))} input)."
-    fig.text(MARGIN / width, footer / 2 / height, note, fontsize=TEXT_PT, color="#444444", va="center")
+        note += f" Orange: layers off the main column (the path of the {', '.join(side_inputs)} input)."
+    ax.text(MARGIN, height - footer / 2, note, fontproperties=PLAIN, color="#444444", va="center")
     return fig
 
 
@@ -346,8 +349,8 @@ def draw(name: str, noise_dim: int = 100) -> Figure:
 
     spec = model_spec(name)
     generator, discriminator = build_generator(name, noise_dim), spec.make_discriminator(seed=0)
-    return draw_pair(f"{name}: {generator.count_params() + discriminator.count_params():,} parameters in all",
-                     generator, discriminator)  # fmt: skip
+    total = generator.count_params() + discriminator.count_params()
+    return draw_pair(f"{name}: {total:,} parameters in all", generator, discriminator)
 
 
 def save_diagrams(out: str | Path, names: Sequence[str], noise_dim: int = 100) -> list[Path]:
@@ -355,7 +358,7 @@ def save_diagrams(out: str | Path, names: Sequence[str], noise_dim: int = 100) -
     from dcgan_tf.visualize import save_figure
 
     Path(out).mkdir(parents=True, exist_ok=True)
-    return [save_figure(draw(name, noise_dim), Path(out) / f"architecture-{name}.png") for name in names]
+    return [save_figure(draw(name, noise_dim), Path(out) / f"architecture-{name}.png", dpi=DPI) for name in names]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
