@@ -51,10 +51,9 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "dcgan-paper": ("paper",),
     "+cosine": ("paper", "cosine"),
     "+cosine+r1": ("paper", "cosine", "r1"),
-    "+cosine+augment": ("paper", "cosine", "augment"),
-    "+cosine+ema": ("paper", "cosine", "ema"),
-    "+cosine+ttur": ("paper", "cosine", "ttur"),
-    "+cosine+ttur+hinge+sn": ("paper", "cosine", "ttur", "hinge", "sn"),
+    "+ttur": ("paper", "ttur"),
+    "+hinge+sn+ttur": ("paper", "hinge", "sn", "ttur"),
+    "+augment": ("paper", "augment"),
 }
 FINAL_FILE = "final.json"  # the 10,000-sample score of a run's last checkpoint
 
