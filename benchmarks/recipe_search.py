@@ -128,7 +128,10 @@ def train(run_dir: Path, parts: tuple[str, ...], args: argparse.Namespace) -> No
 
 def score(run_dir: Path) -> None:
     """Score the run's last checkpoint on 10,000 samples once (again only if the run trained on)."""
-    latest = list_checkpoints(run_dir)[-1].name
+    checkpoints = list_checkpoints(run_dir)
+    if not checkpoints:
+        sys.exit(f"{run_dir} has no checkpoint to score: see {run_dir.parent / run_dir.name}.log")
+    latest = checkpoints[-1].name
     final = run_dir / FINAL_FILE
     if final.is_file() and json.loads(final.read_text()).get("checkpoint", "").endswith(latest):
         return

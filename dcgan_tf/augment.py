@@ -18,8 +18,8 @@ import tensorflow as tf
 
 SIZE = 28  # MNIST's height and width
 BACKGROUND = -1.0
-TRANSLATION = round(SIZE * 0.125)  # at most 4 pixels each way (DiffAugment's ratio 1/8, rounded as it does)
-CUTOUT = round(SIZE * 0.5)  # a 14x14 square (DiffAugment's ratio 1/2)
+TRANSLATION = int(SIZE * 0.125 + 0.5)  # at most 4 pixels each way (DiffAugment's ratio 1/8, rounded as it does)
+CUTOUT = int(SIZE * 0.5 + 0.5)  # a 14x14 square (DiffAugment's ratio 1/2)
 
 
 def translation(images: tf.Tensor, u: tf.Tensor) -> tf.Tensor:

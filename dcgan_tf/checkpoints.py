@@ -267,11 +267,11 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, wh
             f"{config_path} has no valid noise_dim: restore the config.json of that training run"
         ) from None
     key = "generator_ema" if which == "ema" and has_object(info.path, "generator_ema") else "generator"
-    generator = _restored_generator(info.path, key, generator_architecture(info.path, model, noise_dim), noise_dim)
-    if isinstance(generator, Exception):
+    generator, _ = _restore_generator(info.path, key, model, noise_dim)
+    if isinstance(generator, str):
         raise DcganError(
             f"checkpoint {info.path} does not match the generator that {config_path} describes "
-            f"({_first_line(generator)}): keep each run's config.json beside its own checkpoints"
+            f"({generator}): keep each run's config.json beside its own checkpoints"
         )
     return generator
 
@@ -279,14 +279,23 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, wh
 def generator_architecture(path: str, model: str, noise_dim: int) -> str:
     """The registry entry whose generator the checkpoint at ``path``, saved as ``--model model``, holds:
     ``model`` itself, or the entry an earlier version built under that name (`ModelSpec.formerly`)."""
+    return _restore_generator(path, "generator", model, noise_dim)[1]
+
+
+def _restore_generator(path: str, key: str, model: str, noise_dim: int) -> tuple[keras.Model | str, str]:
+    """(the generator restored from the checkpoint's ``key``, its registry entry), trying ``model`` and then
+    the entry earlier versions built under that name; (why ``model`` does not fit, ``model``) if neither does."""
     formerly = model_spec(model).formerly if model in MODELS else None
-    if formerly is None or not isinstance(_restored_generator(path, "generator", model, noise_dim), Exception):
-        return model
-    return formerly if not isinstance(_restored_generator(path, "generator", formerly, noise_dim), Exception) else model
+    first = _restored_generator(path, key, model, noise_dim)
+    if isinstance(first, str) and formerly is not None:
+        older = _restored_generator(path, key, formerly, noise_dim)
+        if not isinstance(older, str):
+            return older, formerly
+    return first, model
 
 
-def _restored_generator(path: str, key: str, model: str, noise_dim: int) -> keras.Model | Exception:
-    """The generator ``model`` with the checkpoint's ``key`` weights, or the error that says why they do not fit."""
+def _restored_generator(path: str, key: str, model: str, noise_dim: int) -> keras.Model | str:
+    """The generator ``model`` with the checkpoint's ``key`` weights, or one line saying why they do not fit."""
     generator = build_generator(model, noise_dim)
     # A failed restore leaves half-matched objects whose clean-up logs dozens of warnings; keep
     # them out of the user's one-line error.
@@ -296,9 +305,10 @@ def _restored_generator(path: str, key: str, model: str, noise_dim: int) -> kera
     try:
         tf.train.Checkpoint(**{key: generator}).restore(path).expect_partial().assert_existing_objects_matched()
     except (ValueError, AssertionError, tf.errors.OpError) as err:
-        del generator
+        why = _first_line(err)  # a string: the error's traceback would keep the half-restored objects alive
+        del generator, err
         gc.collect()
-        return err  # returned, not raised: no traceback keeps the half-restored objects alive
+        return why
     finally:
         logger.setLevel(level)
     return generator

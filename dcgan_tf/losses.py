@@ -193,6 +193,7 @@ def wgan_gp_step(players: Players, images, labels, draws: Draws, update_generato
     players.apply(d_tape, d_loss, "discriminator")
     if update_generator:
         with tf.GradientTape() as g_tape:
+            # Its own fakes, seen through the same draws as the critic's (the step has no sixth stream).
             fresh = draws.augment(players.generate(draws.normal(SECOND_NOISE, noise_dim), labels), AUGMENT_FAKE)
             g_loss = average_loss(-players.judge(fresh, labels)[:, 0])
         players.apply(g_tape, g_loss, "generator")

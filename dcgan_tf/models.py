@@ -67,11 +67,14 @@ class GlobalBatchDropout(layers.Dropout):
 def normalized(layer: layers.Layer, spectral_norm: bool) -> layers.Layer:
     """``layer``, wrapped in spectral normalization (Miyato et al. 2018) when ``spectral_norm`` is set.
 
-    Keras' wrapper divides the kernel by its largest singular value (one power iteration per training
-    call, its vector ``vector_u`` a non-trainable weight, so checkpoints hold it) and keeps each layer's
-    Lipschitz constant near 1: the discriminator cannot grow sharp enough to starve the generator.
+    It keeps each layer's Lipschitz constant near 1, so the discriminator cannot grow sharp enough to
+    starve the generator. Keras' wrapper differs from the paper in one way: on every training call it
+    *overwrites* the kernel with kernel / sigma (one power iteration; its vector ``vector_u`` is a
+    non-trainable weight, so checkpoints hold it), and no gradient flows through sigma. A step that
+    calls the discriminator several times (real, fake, a penalty) normalises as often, which changes
+    nothing after the first. The wrapper takes the layer's dtype policy: float32 logits stay float32.
     """
-    return layers.SpectralNormalization(layer) if spectral_norm else layer
+    return layers.SpectralNormalization(layer, dtype=layer.dtype_policy) if spectral_norm else layer
 
 
 def make_discriminator(seed: int | None = None, dropout: float = 0.3, spectral_norm: bool = False) -> keras.Model:
@@ -136,7 +139,9 @@ def make_concat_generator(noise_dim: int = 100, synchronized: bool = False) -> k
     return keras.Model([noise, label], images, name="conditional_generator")
 
 
-def conditional_batch_norm(x, label, synchronized: bool = False):
+def conditional_batch_norm(
+    x: keras.KerasTensor, label: keras.KerasTensor, synchronized: bool = False
+) -> keras.KerasTensor:
     """BatchNorm whose scale and offset are looked up per digit (conditional BatchNorm, de Vries et al. 2017,
     as in Miyato & Koyama 2018's generators): (B, ..., C) features, (B,) labels -> (B, ..., C).
 

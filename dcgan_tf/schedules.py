@@ -3,8 +3,8 @@
 A schedule is a function of the run's progress ``p = batches / total batches`` (0 at the start, 1 at
 ``--epochs``), evaluated inside the compiled step from the checkpointed batch counter, so a resumed
 run follows the same curve as an uninterrupted one. Decaying both rates to zero by the end lets the
-last epochs settle the weights instead of oscillating around a solution, which is where most of a
-short run's quality comes from.
+last epochs settle the weights instead of oscillating around a solution (docs/recipes.md measures
+what it buys, and what it costs when the run is too short for it).
 """
 
 from __future__ import annotations

@@ -140,7 +140,10 @@ def make_train_step(
         first = ctx.replica_id_in_sync_group * local_batch
 
         def stream_seed(stream: int) -> tf.Tensor:
-            # Stream 0 is seeded by (seed, t), the others by (seed, -(4t + stream)): never the same pair.
+            # Stream 0 is seeded by (seed, t), streams 1-4 by (seed, -(4t + stream)): never the same pair
+            # (a fifth would repeat stream 1 of the next step, hence the check).
+            if not 0 <= stream <= 4:
+                raise ValueError(f"random stream {stream} out of 0-4")
             second = step if stream == 0 else -(4 * step + stream)
             return tf.stack([tf.constant(seed, tf.int64), second])
 

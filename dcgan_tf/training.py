@@ -15,7 +15,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,8 +84,11 @@ class Gan:
     # Running sums of METRICS and the seconds spent over the `step` batches of the unfinished epoch.
     sums: tf.Variable = field(default_factory=lambda: tf.Variable(tf.zeros(5, tf.float64), trainable=False))
 
-    def make_step(self, config: TrainConfig, strategy: tf.distribute.Strategy | None = None, steps_per_epoch: int = 1):
-        """The compiled training step over these models and optimizers (see `step.make_train_step`)."""
+    def make_step(
+        self, config: TrainConfig, strategy: tf.distribute.Strategy | None, steps_per_epoch: int
+    ) -> Callable[..., dict[str, tf.Tensor]]:
+        """The compiled training step over these models and optimizers (see `step.make_train_step`);
+        ``steps_per_epoch`` places --epochs, where a learning-rate schedule ends, in batches."""
         players = Players(self.generator, self.discriminator, self.generator_optimizer, self.discriminator_optimizer)
         rates = LearningRates(
             config.g_learning_rate, config.d_learning_rate, config.lr_schedule, config.epochs * steps_per_epoch
@@ -324,7 +327,7 @@ def _images_per_second(config: TrainConfig, precision: str, steps: int = 3) -> f
     (after a warm-up step that traces the step), for ``--precision auto``."""
     config = dataclasses.replace(config, precision=precision, jit_compile=False)
     gan = build_gan(config)
-    train_step = gan.make_step(config)
+    train_step = gan.make_step(config, None, steps_per_epoch=1)
     images = tf.random.stateless_uniform([config.batch_size, 28, 28, 1], [0, 0], minval=-1, maxval=1)
     labels = tf.zeros([config.batch_size], tf.int32)
     float(train_step(images, labels)["d_loss"])  # trace and warm up
@@ -521,7 +524,7 @@ def _summary(row: dict[str, float], epochs: int) -> str:
 
 def _dry_run(config: TrainConfig, images: np.ndarray, labels: tf.Tensor) -> dict[str, float]:
     gan = build_gan(config)
-    step = gan.make_step(config)
+    step = gan.make_step(config, None, steps_per_epoch=1)  # one batch: where a schedule ends does not matter
     batch = next(iter(data.make_dataset(tf.constant(images), labels, config.batch_size, config.seed, 0)))
     outputs = {name: float(value) for name, value in step(*batch).items()}
     print("dry run: one batch trained, nothing written: " + ", ".join(f"{k} {v:.4f}" for k, v in outputs.items()))

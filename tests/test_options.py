@@ -7,6 +7,7 @@ import math
 import shutil
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,7 +16,7 @@ from conftest import REPO, assert_one_line_error, differing_share, run_cli, snap
 from dcgan_tf import augment
 from dcgan_tf.averaging import half_life_decay
 from dcgan_tf.checkpoints import list_checkpoints, load_generator
-from dcgan_tf.config import AUGMENTATIONS, RECIPES, TrainConfig, parse_config
+from dcgan_tf.config import AUGMENTATIONS, TrainConfig, parse_config
 from dcgan_tf.errors import DcganError
 from dcgan_tf.losses import (
     AUGMENT_FAKE,
@@ -27,9 +28,9 @@ from dcgan_tf.losses import (
     hinge_generator_loss,
     r1_penalty,
 )
-from dcgan_tf.models import build_models
+from dcgan_tf.models import build_models, make_discriminator
 from dcgan_tf.schedules import lr_factor
-from dcgan_tf.training import build_gan, fit
+from dcgan_tf.training import fit
 
 RESUME_TOLERANCE = 1e-3  # as tests/test_train.py: oneDNN may sum a gradient in another order
 
@@ -102,27 +103,35 @@ def test_augmentations_move_and_blank_with_the_background():
     assert tuple(augment.POLICIES) == AUGMENTATIONS
 
 
-def test_the_discriminator_sees_real_and_generated_images_through_the_augmentation():
-    generator, discriminator = build_models("dcgan", noise_dim=8, seed=0)
-    optimizers = [tf.keras.optimizers.Adam(1e-4) for _ in range(2)]
+@pytest.mark.parametrize("loss, r1", [("bce", 1.0), ("hinge", 0.0), ("wgan-gp", 0.0)])
+def test_the_discriminator_sees_real_and_generated_images_only_through_the_augmentation(loss, r1):
+    """An augmentation that blanks every image makes real and generated images identical to a dropout-free
+    discriminator: equal scores prove it judged the augmented tensors, both kinds."""
+    generator = build_models("dcgan", noise_dim=8, seed=0)[0]
+    discriminator = make_discriminator(seed=0, dropout=0.0)
+    optimizers = [keras.optimizers.Adam(1e-4) for _ in range(2)]
     for model, optimizer in zip((generator, discriminator), optimizers):
         optimizer.build(model.trainable_variables)
-    seen = {}
+    streams = []
 
-    def recorder(images, stream):
-        seen[stream] = images.shape
-        return augment.augment(images, tf.fill([images.shape[0], augment.UNIFORMS], 0.5), AUGMENTATIONS)
+    def blank(images, stream):
+        streams.append(stream)
+        return images * 0.0 - 1.0  # connected to the images, so the generator's gradient exists (zero)
 
     draws = Draws(
         normal=lambda stream, dim: tf.random.normal([4, dim], seed=stream),
         uniform=lambda stream: tf.fill([4], 0.5),
-        augment=recorder,
+        augment=blank,
     )
-    images = tf.zeros((4, 28, 28, 1))
-    get_loss("bce", r1=1.0).replica_step(
+    images = tf.random.uniform((4, 28, 28, 1), -1, 1, seed=1)
+    blank_score = float(tf.reduce_mean(discriminator(-tf.ones((4, 28, 28, 1)))))  # before the update
+    metrics = get_loss(loss, r1).replica_step(
         Players(generator, discriminator, *optimizers), images, tf.zeros(4, tf.int32), draws, True, tf.reduce_mean
     )
-    assert seen == {AUGMENT_REAL: (4, 28, 28, 1), AUGMENT_FAKE: (4, 28, 28, 1)}
+    assert {AUGMENT_REAL, AUGMENT_FAKE} <= set(streams)
+    assert float(metrics["d_real"]) == pytest.approx(float(metrics["d_fake"]), abs=1e-6)
+    shown = 1 / (1 + math.exp(-blank_score)) if loss == "bce" else blank_score  # bce: a probability; else raw
+    assert float(metrics["d_real"]) == pytest.approx(shown, abs=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -152,6 +161,8 @@ def test_options_resolve_from_the_recipe_and_older_configs_count_as_off():
     older = {"learning_rate": 3e-4, "recipe": "tutorial", "epochs": 100}  # saved before the options existed
     assert TrainConfig(learning_rate=3e-4).conflicts_with(older) == []
     assert TrainConfig(learning_rate=3e-4, r1=1.0).conflicts_with(older) == ["r1=0.0 (now 1.0)"]
+    fast = TrainConfig(recipe="fast")  # a recipe sets options too; flags still win
+    assert fast.lr_schedule == "cosine" and TrainConfig(recipe="fast", lr_schedule="constant").lr_schedule == "constant"
     decaying = TrainConfig(learning_rate=3e-4, lr_schedule="linear", epochs=50)
     assert "epochs=100 (now 50)" in decaying.conflicts_with({**older, "lr_schedule": "linear"})
 
@@ -174,8 +185,12 @@ def test_all_options_train_resume_exactly_and_sample(mnist_path, tmp_path):
             load_generator(branch, which=which).get_weights(),
         )
         assert differing_share(want, got) <= RESUME_TOLERANCE, which
-    gan = build_gan(TrainConfig(**tiny_flags(mnist_path, straight, **ALL_OPTIONS)))
-    assert float(gan.generator_optimizer.learning_rate) == pytest.approx(1e-4)  # built at the base rate
+    # The cosine schedule set the rates of the last of the 8 batches (t = 7) at 8 batches in all.
+    reader = tf.train.load_checkpoint(last.path)
+    factor = 0.5 * (1 + math.cos(math.pi * 7 / 8))
+    for name, base in (("generator", 1e-4), ("discriminator", 4e-4)):
+        rate = reader.get_tensor(f"{name}_optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE")
+        assert rate == pytest.approx(base * factor, rel=1e-5), name
 
     result = run_cli("dcgan_tf.sample", "--checkpoint-dir", str(branch), "--out", str(tmp_path / "s.png"), "--num", "4")
     assert result.returncode == 0, result.stderr
@@ -187,7 +202,7 @@ def test_options_work_with_the_other_models(model, mnist_path, tmp_path):
     flags = tiny_flags(mnist_path, tmp_path / model, model=model, epochs=1, **ALL_OPTIONS)
     history = fit(TrainConfig(**flags))
     assert len(history) == 1 and np.isfinite(history[0]["generator_loss"])
-    assert load_generator(tmp_path / model).name.startswith(model)
+    assert load_generator(tmp_path / model).count_params() == build_models(model, noise_dim=100)[0].count_params()
 
 
 def test_a_resume_with_other_options_is_refused_in_one_line(trained_run, mnist_path, tmp_path):
@@ -222,6 +237,15 @@ def test_the_recipe_search_ablates_each_part_and_shares_runs_by_their_parts():
     assert recipe_search.run_name(runs["paper+cosine+r1 -r1"]) == recipe_search.run_name(
         recipe_search.CANDIDATES["+cosine"]
     )
-    for parts in recipe_search.CANDIDATES.values():  # every part's flags parse into a valid configuration
-        flags = [flag for part in parts for flag in recipe_search.PARTS[part]]
-        assert parse_config(flags).recipe in RECIPES
+    for name, flags in recipe_search.PARTS.items():  # every part's flags are flags of a valid configuration
+        assert parse_config(flags) != TrainConfig(), name
+
+
+def test_spectral_norm_keeps_the_logits_float32_under_mixed_precision():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        discriminator = make_discriminator(seed=0, spectral_norm=True)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert discriminator(tf.zeros((2, 28, 28, 1)), training=True).dtype == tf.float32
