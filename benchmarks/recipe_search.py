@@ -13,7 +13,8 @@ schedules end: choose about what the plain recipe trains in M minutes, so a slow
 A stopped search continues where it was: finished runs and scores are kept. ``--ablate NAME`` also trains the
 candidate NAME with each of its parts left out, in turn, to show what each buys (runs with the same parts are
 shared with the search). It writes ROOT/leaderboard.md (sorted by the 10,000-sample FID) and ROOT/leaderboard.png
-(FID and classifier score against training minutes, and the last epoch's digits of each run with its minutes).
+(FID and classifier score against training minutes and steps, and the last epoch's digits of each run with its
+minutes).
 """
 
 from __future__ import annotations
@@ -175,23 +176,26 @@ def leaderboard(results: dict[str, dict], args: argparse.Namespace) -> str:
 
 
 def plot(results: dict[str, dict], path: Path) -> Path:
-    """FID and classifier score against training minutes per run, and each run's last epoch grid."""
-    fig = plt.figure(figsize=(14, 11), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[1.4, 1])
-    axes = top.subplots(1, 2)
+    """FID and classifier score against training minutes and steps per run, and each run's last epoch grid.
+
+    Steps as well as minutes: on a shared machine the minutes also measure the load.
+    """
+    fig = plt.figure(figsize=(14, 15), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[2, 1])
+    axes = top.subplots(2, 2)
     colors = plt.get_cmap("tab10")
     for i, (name, result) in enumerate(results.items()):
-        minutes = [row["minutes"] for row in result["rows"]]
-        for ax, metric in zip(axes, ("fid", "classifier_score")):
-            ax.plot(
-                minutes, [row[metric] for row in result["rows"]], color=colors(i % 10), marker="o", ms=3, label=name
-            )
-    axes[0].set(ylabel="FID, 2,000 samples (lower is better)", yscale="log")
-    axes[1].set(ylabel="classifier score (higher is better, 10 at most)")
-    for ax in axes:
-        ax.set(xlabel="training minutes")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        for col, x in enumerate(("minutes", "steps")):
+            xs = [row[x] for row in result["rows"]]
+            for ax, metric in zip(axes[:, col], ("fid", "classifier_score")):
+                ys = [row[metric] for row in result["rows"]]
+                ax.plot(xs, ys, color=colors(i % 10), marker="o", ms=3, label=name)
+    for col, xlabel in enumerate(("training minutes", "training steps (batches)")):
+        axes[0, col].set(ylabel="FID, 2,000 samples (lower is better)", yscale="log")
+        axes[1, col].set(ylabel="classifier score (higher is better, 10 at most)", xlabel=xlabel)
+        for ax in axes[:, col]:
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="small")
     cols = min(len(results), 5)
     grids = bottom.subplots(-(-len(results) // cols), cols, squeeze=False).ravel()
     for ax in grids:
