@@ -143,7 +143,7 @@ def test_weights_gone_non_finite_on_an_epochs_last_batch_save_nothing(mnist_path
 def test_a_skipped_mixed_float16_step_still_advances_the_batch_counter(mnist_path, tmp_path):
     config = TrainConfig(**tiny_flags(mnist_path, tmp_path / "run", precision="mixed_float16"))
     gan = build_gan(config)
-    step = gan.make_step(config)
+    step = gan.make_step(config, None, steps_per_epoch=1)
     images = tf.random.stateless_uniform([64, 28, 28, 1], [1, 2], minval=-1, maxval=1)
     labels = tf.zeros([64], tf.int32)
     for optimizer in (gan.generator_optimizer, gan.discriminator_optimizer):

@@ -16,7 +16,7 @@ def _step_once(seed: int, images: np.ndarray):
     config = TrainConfig(seed=seed, batch_size=8, noise_dim=100)
     gan = build_gan(config)
     before = [v.numpy().copy() for v in gan.generator.trainable_variables + gan.discriminator.trainable_variables]
-    step = gan.make_step(config)
+    step = gan.make_step(config, None, steps_per_epoch=1)
     outputs = {k: float(v) for k, v in step(images, np.zeros(len(images), np.int32)).items()}
     after = [v.numpy() for v in gan.generator.trainable_variables + gan.discriminator.trainable_variables]
     return gan, outputs, before, after
@@ -64,7 +64,7 @@ def test_mixed_precision_step_computes_in_low_precision_and_keeps_float32_weight
     assert all(v.dtype == "float32" for v in gan.generator.trainable_variables)
     images = np.random.default_rng(0).uniform(-1, 1, (8, 28, 28, 1)).astype(np.float32)
     before = [w.copy() for w in gan.generator.get_weights()]
-    outputs = gan.make_step(config)(images, np.zeros(8, np.int32))
+    outputs = gan.make_step(config, None, steps_per_epoch=1)(images, np.zeros(8, np.int32))
     assert all(np.isfinite(float(v)) for v in outputs.values())
     assert any(not np.array_equal(a, b) for a, b in zip(before, gan.generator.get_weights()))  # it trained
     assert gan.generator(np.zeros((2, 100), np.float32)).dtype == "float32"  # tanh output stays float32
@@ -84,7 +84,10 @@ def test_xla_compiled_step_trains_deterministically():
         config = TrainConfig(batch_size=8, jit_compile=jit_compile)
         gan = build_gan(config)
         before = gan.generator.get_weights() + gan.discriminator.get_weights()
-        outputs = {k: float(v) for k, v in gan.make_step(config)(images, np.zeros(8, np.int32)).items()}
+        outputs = {
+            k: float(v)
+            for k, v in gan.make_step(config, None, steps_per_epoch=1)(images, np.zeros(8, np.int32)).items()
+        }
         after = gan.generator.get_weights() + gan.discriminator.get_weights()
         assert differing_share(before, after) > 0.5  # it trained
         runs.append((outputs, after))
