@@ -52,9 +52,6 @@ RECIPES: dict[str, dict[str, Any]] = {
     "tutorial": {"learning_rate": 1e-4},
     # Radford et al. 2015 (the DCGAN paper): Adam(2e-4, beta_1 0.5). Reaches good digits several times sooner.
     "dcgan-paper": {"learning_rate": 2e-4, "beta1": 0.5, "beta2": 0.999},
-    # The recipe search's winner (docs/recipes.md): the DCGAN paper's Adam, both rates decayed to zero at --epochs
-    # along a half cosine. Set --epochs to the length you will train: the decay ends there.
-    "fast": {"learning_rate": 2e-4, "beta1": 0.5, "beta2": 0.999, "lr_schedule": "cosine"},
 }
 STRATEGIES = ("default", "mirrored", "multiworker")
 # Keras dtype policies --precision accepts: weights always float32, compute in the named type; "auto" picks
@@ -168,10 +165,9 @@ class TrainConfig:
     batch_size: int = flag(256, "images per training step", type=int)
     recipe: str = flag(
         "tutorial",
-        "named training settings: tutorial (the TensorFlow tutorial's Adam 1e-4, default betas: the design card), "
-        "dcgan-paper (Adam 2e-4, beta_1 0.5: good digits several times sooner) or fast (dcgan-paper's Adam with "
-        "both rates decayed to zero at --epochs, the recipe search's winner: set --epochs to what you will "
-        "train); flags override its values",
+        "named training settings: tutorial (the TensorFlow tutorial's Adam 1e-4, default betas: the design card) "
+        "or dcgan-paper (Adam 2e-4, beta_1 0.5: good digits several times sooner, and no option of the recipe "
+        "search beat it); flags override its values",
         choices=tuple(RECIPES),
     )
     learning_rate: float | None = flag(

@@ -16,7 +16,7 @@ from conftest import REPO, assert_one_line_error, differing_share, run_cli, snap
 from dcgan_tf import augment
 from dcgan_tf.averaging import half_life_decay
 from dcgan_tf.checkpoints import list_checkpoints, load_generator
-from dcgan_tf.config import AUGMENTATIONS, TrainConfig, parse_config
+from dcgan_tf.config import AUGMENTATIONS, RECIPES, TrainConfig, parse_config
 from dcgan_tf.errors import DcganError
 from dcgan_tf.losses import (
     AUGMENT_FAKE,
@@ -161,9 +161,8 @@ def test_options_resolve_from_the_recipe_and_older_configs_count_as_off():
     older = {"learning_rate": 3e-4, "recipe": "tutorial", "epochs": 100}  # saved before the options existed
     assert TrainConfig(learning_rate=3e-4).conflicts_with(older) == []
     assert TrainConfig(learning_rate=3e-4, r1=1.0).conflicts_with(older) == ["r1=0.0 (now 1.0)"]
-    fast = TrainConfig(recipe="fast")  # a recipe sets options too; flags still win
-    assert fast.lr_schedule == "cosine" and TrainConfig(recipe="fast", lr_schedule="constant").lr_schedule == "constant"
     decaying = TrainConfig(learning_rate=3e-4, lr_schedule="linear", epochs=50)
+    assert TrainConfig(**older).conflicts_with(older) == []
     assert "epochs=100 (now 50)" in decaying.conflicts_with({**older, "lr_schedule": "linear"})
 
 
@@ -249,3 +248,10 @@ def test_spectral_norm_keeps_the_logits_float32_under_mixed_precision():
     finally:
         keras.config.set_dtype_policy(previous)
     assert discriminator(tf.zeros((2, 28, 28, 1)), training=True).dtype == tf.float32
+
+
+def test_a_recipe_may_set_options_and_flags_still_win(monkeypatch):
+    monkeypatch.setitem(RECIPES, "trial", {"learning_rate": 2e-4, "lr_schedule": "cosine", "r1": 0.5})
+    trial = TrainConfig(recipe="trial")
+    assert (trial.lr_schedule, trial.r1, trial.augment) == ("cosine", 0.5, "none")
+    assert TrainConfig(recipe="trial", lr_schedule="constant", r1=0.0).lr_schedule == "constant"
