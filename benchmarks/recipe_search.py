@@ -30,7 +30,7 @@ import matplotlib
 matplotlib.use("Agg")
 import imageio.v3 as iio  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
-from time_to_quality import read_run  # noqa: E402  (this folder's benchmark: a run's evaluated epochs)
+from time_to_quality import plot_curves, read_run  # noqa: E402  (this folder's benchmark: runs and their curves)
 
 from dcgan_tf.checkpoints import list_checkpoints  # noqa: E402
 from dcgan_tf.visualize import save_figure  # noqa: E402
@@ -182,20 +182,7 @@ def plot(results: dict[str, dict], path: Path) -> Path:
     """
     fig = plt.figure(figsize=(14, 15), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[2, 1])
-    axes = top.subplots(2, 2)
-    colors = plt.get_cmap("tab10")
-    for i, (name, result) in enumerate(results.items()):
-        for col, x in enumerate(("minutes", "steps")):
-            xs = [row[x] for row in result["rows"]]
-            for ax, metric in zip(axes[:, col], ("fid", "classifier_score")):
-                ys = [row[metric] for row in result["rows"]]
-                ax.plot(xs, ys, color=colors(i % 10), marker="o", ms=3, label=name)
-    for col, xlabel in enumerate(("training minutes", "training steps (batches)")):
-        axes[0, col].set(ylabel="FID, 2,000 samples (lower is better)", yscale="log")
-        axes[1, col].set(ylabel="classifier score (higher is better, 10 at most)", xlabel=xlabel)
-        for ax in axes[:, col]:
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize="small")
+    plot_curves(top.subplots(2, 2), {name: result["rows"] for name, result in results.items()}, raw=False)
     cols = min(len(results), 5)
     grids = bottom.subplots(-(-len(results) // cols), cols, squeeze=False).ravel()
     for ax in grids:

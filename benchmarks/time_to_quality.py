@@ -33,8 +33,6 @@ from dcgan_tf.runs import HISTORY_FILE, read_history  # noqa: E402
 from dcgan_tf.training import epoch_image_name  # noqa: E402
 from dcgan_tf.visualize import save_figure  # noqa: E402
 
-COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red")
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -150,25 +148,33 @@ def format_table(runs: dict[str, dict], minutes: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(runs: dict[str, dict], path: Path) -> Path:
-    """FID and classifier score against minutes and steps (averaged solid, raw dotted), and the last grids."""
-    fig = plt.figure(figsize=(12, 12), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[2, 1.1])
-    axes = top.subplots(2, 2)
-    for (name, run), color in zip(runs.items(), COLORS):
-        rows = run["rows"]
+def plot_curves(axes, curves: dict[str, list[dict]], raw: bool) -> None:
+    """On a 2x2 grid of axes: FID (top) and classifier score (bottom) against training minutes (left) and steps
+    (right) of each run's evaluated rows, one colour per run; with ``raw`` the raw generator's dotted beside."""
+    colors = plt.get_cmap("tab10")
+    for i, (name, rows) in enumerate(curves.items()):
         for col, x in enumerate(("minutes", "steps")):
             xs = [row[x] for row in rows]
             for ax, metric in zip(axes[:, col], ("fid", "classifier_score")):
-                ax.plot(xs, [row[metric] for row in rows], color=color, marker="o", ms=3, label=f"{name} averaged")
-                if f"raw_{metric}" in rows[0]:
-                    ax.plot(xs, [row[f"raw_{metric}"] for row in rows], color=color, ls=":", label=f"{name} raw")
-    for col, xlabel in enumerate(("training minutes", "training steps (batches of 256)")):
-        axes[0, col].set(ylabel="FID (lower is better)", yscale="log")
+                label = f"{name} averaged" if raw else name
+                ax.plot(xs, [row[metric] for row in rows], color=colors(i % 10), marker="o", ms=3, label=label)
+                if raw and rows and f"raw_{metric}" in rows[0]:
+                    ax.plot(
+                        xs, [row[f"raw_{metric}"] for row in rows], color=colors(i % 10), ls=":", label=f"{name} raw"
+                    )
+    for col, xlabel in enumerate(("training minutes", "training steps (batches)")):
+        axes[0, col].set(ylabel="FID, 2,000 samples (lower is better)", yscale="log")
         axes[1, col].set(ylabel="classifier score (higher is better, 10 at most)", xlabel=xlabel)
         for ax in axes[:, col]:
             ax.grid(alpha=0.3)
             ax.legend(fontsize="small")
+
+
+def plot(runs: dict[str, dict], path: Path) -> Path:
+    """FID and classifier score against minutes and steps (averaged solid, raw dotted), and the last grids."""
+    fig = plt.figure(figsize=(12, 12), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[2, 1.1])
+    plot_curves(top.subplots(2, 2), {name: run["rows"] for name, run in runs.items()}, raw=True)
     grids = bottom.subplots(1, len(runs), squeeze=False)[0]
     for ax, (name, run) in zip(grids, runs.items()):
         ax.imshow(iio.imread(run["grid"]), cmap="gray")
