@@ -46,6 +46,8 @@ PARTS: dict[str, list[str]] = {
     "sn": ["--spectral-norm"],
     "augment": ["--augment", "translation,cutout"],
     "ema": ["--ema-half-life", "50000"],  # StyleGAN2-ADA's averaging window with its 5% ramp-up
+    "b128": ["--batch-size", "128"],  # the DCGAN paper's batch: twice the updates per epoch
+    "b64": ["--batch-size", "64"],  # four times the updates per epoch, each a quarter of the work
 }
 # The candidates the search trains (name -> parts); a candidate's run folder is its parts joined by "+".
 CANDIDATES: dict[str, tuple[str, ...]] = {
@@ -55,6 +57,8 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "+ttur": ("paper", "ttur"),
     "+hinge+sn+ttur": ("paper", "hinge", "sn", "ttur"),
     "+augment": ("paper", "augment"),
+    "+b128": ("paper", "b128"),
+    "+b64": ("paper", "b64"),
 }
 FINAL_FILE = "final.json"  # the 10,000-sample score of a run's last checkpoint
 
