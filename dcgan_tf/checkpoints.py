@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from dcgan_tf.config import CONFIG_FILE, GENERATORS, read_saved_config
+from dcgan_tf.data import DATASETS
 from dcgan_tf.errors import DcganError
 from dcgan_tf.files import archive_folder, write_text
-from dcgan_tf.models import MODELS, NUM_CLASSES, build_generator, is_conditional, model_inputs, model_spec
+from dcgan_tf.models import MODELS, NUM_CLASSES, build_generator, model_spec
 
 CHECKPOINT_NAME = "ckpt"
 BEST_FILE = "best.json"  # which checkpoint scored the best FID so far (written by --eval-every runs)
@@ -267,7 +267,8 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, wh
             f"{config_path} has no valid noise_dim: restore the config.json of that training run"
         ) from None
     key = "generator_ema" if which == "ema" and has_object(info.path, "generator_ema") else "generator"
-    generator, _ = _restore_generator(info.path, key, model, noise_dim)
+    num_classes = DATASETS.get(saved.get("dataset", "mnist"), DATASETS["mnist"]).num_classes  # a conditional's labels
+    generator, _ = _restore_generator(info.path, key, model, noise_dim, num_classes)
     if isinstance(generator, str):
         raise DcganError(
             f"checkpoint {info.path} does not match the generator that {config_path} describes "
@@ -276,27 +277,29 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, wh
     return generator
 
 
-def generator_architecture(path: str, model: str, noise_dim: int) -> str:
+def generator_architecture(path: str, model: str, noise_dim: int, num_classes: int = NUM_CLASSES) -> str:
     """The registry entry whose generator the checkpoint at ``path``, saved as ``--model model``, holds:
     ``model`` itself, or the entry an earlier version built under that name (`ModelSpec.formerly`)."""
-    return _restore_generator(path, "generator", model, noise_dim)[1]
+    return _restore_generator(path, "generator", model, noise_dim, num_classes)[1]
 
 
-def _restore_generator(path: str, key: str, model: str, noise_dim: int) -> tuple[keras.Model | str, str]:
+def _restore_generator(
+    path: str, key: str, model: str, noise_dim: int, num_classes: int = NUM_CLASSES
+) -> tuple[keras.Model | str, str]:
     """(the generator restored from the checkpoint's ``key``, its registry entry), trying ``model`` and then
     the entry earlier versions built under that name; (why ``model`` does not fit, ``model``) if neither does."""
     formerly = model_spec(model).formerly if model in MODELS else None
-    first = _restored_generator(path, key, model, noise_dim)
+    first = _restored_generator(path, key, model, noise_dim, num_classes)
     if isinstance(first, str) and formerly is not None:
-        older = _restored_generator(path, key, formerly, noise_dim)
+        older = _restored_generator(path, key, formerly, noise_dim, num_classes)
         if not isinstance(older, str):
             return older, formerly
     return first, model
 
 
-def _restored_generator(path: str, key: str, model: str, noise_dim: int) -> keras.Model | str:
+def _restored_generator(path: str, key: str, model: str, noise_dim: int, num_classes: int) -> keras.Model | str:
     """The generator ``model`` with the checkpoint's ``key`` weights, or one line saying why they do not fit."""
-    generator = build_generator(model, noise_dim)
+    generator = build_generator(model, noise_dim, num_classes=num_classes)
     # A failed restore leaves half-matched objects whose clean-up logs dozens of warnings; keep
     # them out of the user's one-line error.
     logger = tf.get_logger()
@@ -318,35 +321,3 @@ def check_generator_choice(which: str, allowed: tuple[str, ...] = GENERATORS) ->
     """Raise `DcganError` unless ``which`` names one of the checkpoint's generators (``--generator``)."""
     if which not in allowed:
         raise DcganError(f"unknown --generator {which!r}: choose {' or '.join(allowed)}")
-
-
-def generate(
-    generator: keras.Model, noise: np.ndarray | tf.Tensor, labels: np.ndarray | None = None, batch_size: int = 1024
-) -> np.ndarray:
-    """Generator outputs (N, 28, 28, 1) in [-1, 1] for noise (N, noise_dim), in inference mode.
-
-    A conditional generator draws the digits ``labels`` (N,); by default 0, 1, ..., 9, 0, 1, ...
-    """
-    noise = tf.convert_to_tensor(noise, tf.float32)
-    count = int(noise.shape[0])
-    if is_conditional(generator):
-        labels = np.arange(count) % NUM_CLASSES if labels is None else np.asarray(labels)
-        labels = tf.convert_to_tensor(labels, tf.int32)
-    outputs = []
-    for i in range(0, count, batch_size):
-        batch_labels = None if labels is None else labels[i : i + batch_size]
-        outputs.append(generator(model_inputs(generator, noise[i : i + batch_size], batch_labels), training=False))
-    return np.concatenate([np.asarray(o) for o in outputs]) if outputs else np.zeros((0, 28, 28, 1), np.float32)
-
-
-def grid_images(generator: keras.Model, noise: np.ndarray) -> tuple[np.ndarray, int]:
-    """The epoch grid's images for fixed ``noise`` (K, noise_dim), and its column count.
-
-    Unconditional: one digit per noise vector in a square grid. Conditional: row ``d`` draws digit
-    ``d`` from every noise vector, so each column keeps one noise vector's style across digits.
-    """
-    if not is_conditional(generator):
-        return generate(generator, noise), int(np.ceil(np.sqrt(len(noise))))
-    rows = np.tile(noise, (NUM_CLASSES, 1))  # (10K, noise_dim): the K vectors once per digit
-    labels = np.repeat(np.arange(NUM_CLASSES), len(noise))  # (10K,) 0..0, 1..1, ...
-    return generate(generator, rows, labels), len(noise)

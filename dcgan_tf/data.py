@@ -39,6 +39,10 @@ class DatasetInfo:
     class_names: tuple[str, ...]  # label i is class_names[i]
     item: str  # what one image is, for messages: "digit", "image"
 
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
 
 DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo("MNIST", tuple("0123456789"), "digit"),
@@ -162,7 +166,7 @@ def _validated(arrays: dict[str, np.ndarray], source: str, dataset: str) -> Mnis
                 f"{source}: x_{split} has {len(x)} images but y_{split} has shape {y.shape}: "
                 "the file is incomplete; re-download it"
             )
-        classes = len(DATASETS[dataset].class_names)
+        classes = DATASETS[dataset].num_classes
         if not np.issubdtype(y.dtype, np.integer):
             raise DcganError(
                 f"{source}: y_{split} has dtype {y.dtype}, expected integer labels 0-{classes - 1}: use the dataset's "

@@ -32,7 +32,6 @@ from dcgan_tf.checkpoints import (
     CheckpointInfo,
     damage,
     find_checkpoint,
-    generate,
     list_checkpoints,
     load_generator,
 )
@@ -41,8 +40,7 @@ from dcgan_tf.data import DATASETS, Mnist, load_mnist, steps_per_epoch, to_model
 from dcgan_tf.errors import DcganError
 from dcgan_tf.evaluator import Evaluator, Recipe, cache_key, load_or_train_evaluator
 from dcgan_tf.files import ensure_writable, write_text
-from dcgan_tf.models import is_conditional
-from dcgan_tf.sampling import noise_dim_of
+from dcgan_tf.sampling import cycled_labels, generate, noise_dim_of
 from dcgan_tf.visualize import save_figure, style_epoch_axes
 
 DEFAULT_SAMPLES = 10_000
@@ -142,7 +140,8 @@ class Reference:
         if labels is not None:
             hits = np.argmax(probs, axis=1) == labels
             per_class = tuple(
-                float(hits[labels == d].mean()) if np.any(labels == d) else float("nan") for d in range(10)
+                float(hits[labels == d].mean()) if np.any(labels == d) else float("nan")
+                for d in range(probs.shape[1])  # the evaluator's classes
             )
             accuracy = {"digit_accuracy": float(hits.mean()), "digit_accuracy_per_class": per_class}
         return Scores(
@@ -160,7 +159,7 @@ def sample_images(generator: keras.Model, num_samples: int, seed: int = 0) -> tu
     """``num_samples`` generated digits (N, 28, 28, 1) in [-1, 1] from fixed, seeded noise, and the
     digits (N,) a conditional generator was asked for (0-9 in turn, so every class is equally asked)."""
     noise = np.random.default_rng([seed, _EVAL_STREAM]).standard_normal((num_samples, noise_dim_of(generator)))
-    labels = np.arange(num_samples) % 10 if is_conditional(generator) else None
+    labels = cycled_labels(generator, num_samples)
     return generate(generator, noise.astype(np.float32), labels), labels
 
 

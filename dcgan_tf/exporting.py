@@ -84,34 +84,23 @@ def export_saved_model(generator, out: str | Path, overwrite: bool = False) -> P
     import keras
     import tensorflow as tf
 
-    from dcgan_tf.models import is_conditional
-    from dcgan_tf.sampling import noise_dim_of
-
     path = check_destination(out, overwrite)
-    noise_spec = tf.TensorSpec((None, noise_dim_of(generator)), tf.float32, name="noise")
+    # The signature takes the generator's own inputs, by their names: noise, and a conditional one's label.
+    specs = [tf.TensorSpec((None, *i.shape[1:]), i.dtype, name=i.name) for i in generator.inputs]
+    names = [spec.name for spec in specs]
     archive = keras.export.ExportArchive()
     archive.track(generator)
     # The first endpoint becomes the SavedModel's serving_default signature. training=False:
     # BatchNorm uses its moving statistics, as when sampling here. Images (B, 28, 28, 1) in [-1, 1].
-    if is_conditional(generator):
-        label_spec = tf.TensorSpec((None,), tf.int32, name="label")
-        archive.add_endpoint(
-            "serve",
-            lambda noise, label: {"images": generator([noise, label], training=False)},
-            input_signature=[noise_spec, label_spec],
-        )
-    else:
-        archive.add_endpoint(
-            "serve", lambda noise: {"images": generator(noise, training=False)}, input_signature=[noise_spec]
-        )
+    call = lambda *inputs: {"images": generator(inputs[0] if len(inputs) == 1 else list(inputs), training=False)}  # noqa: E731
+    archive.add_endpoint("serve", call, input_signature=specs)
     with _staging(path, is_dir=True) as tmp:
         archive.write_out(str(tmp), verbose=False)
         signature = tf.saved_model.load(str(tmp)).signatures[SIGNATURE]
 
         def loaded(inputs, training=False):
-            if isinstance(inputs, list):
-                return signature(noise=inputs[0], label=inputs[1])["images"]
-            return signature(noise=inputs)["images"]
+            inputs = inputs if isinstance(inputs, list) else [inputs]
+            return signature(**dict(zip(names, inputs)))["images"]
 
         _verify(generator, loaded, tmp)
     return path

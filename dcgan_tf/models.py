@@ -2,7 +2,9 @@
 
 `MODELS` is the registry: ``config.model`` names an entry (the card's ``dcgan``, the fully connected
 ``dense`` GAN, the digit-``conditional`` DCGAN), and `build_models` builds its pair. A conditional
-pair takes ``[x, label]`` inputs; the training step, sampling and evaluation ask `is_conditional`.
+pair takes ``[x, label]`` inputs, with as many labels as the dataset has classes. What a model takes
+is answered here and nowhere else: `model_inputs` (what to call it with) and `num_classes_of` (0 for
+an unconditional model); `sampling` turns them into the labels a generator is asked for.
 """
 
 from __future__ import annotations
@@ -119,11 +121,13 @@ def make_dense_discriminator(seed: int | None = None, dropout: float = 0.3, spec
     return keras.Model(images, logits, name="dense_discriminator")
 
 
-NUM_CLASSES = 10  # digits 0-9: the labels of a conditional pair
+NUM_CLASSES = 10  # a conditional pair's labels when not told the dataset's count: MNIST's digits 0-9
 LABEL_EMBEDDING = 50  # size of the digit-label embedding fed to the conditional generator
 
 
-def make_concat_generator(noise_dim: int = 100, synchronized: bool = False) -> keras.Model:
+def make_concat_generator(
+    noise_dim: int = 100, synchronized: bool = False, num_classes: int = NUM_CLASSES
+) -> keras.Model:
     """The first conditional generator: [noise (B, noise_dim), label (B,)] -> images (B, 28, 28, 1).
 
     The label is embedded (as in keras-io's conditional GAN) and concatenated to the noise; the rest
@@ -133,14 +137,14 @@ def make_concat_generator(noise_dim: int = 100, synchronized: bool = False) -> k
     """
     noise = keras.Input(shape=(noise_dim,), name="noise")  # (B, noise_dim)
     label = keras.Input(shape=(), dtype="int32", name="label")  # (B,) digits 0-9
-    embedded = layers.Embedding(NUM_CLASSES, LABEL_EMBEDDING)(label)  # (B, 50)
+    embedded = layers.Embedding(num_classes, LABEL_EMBEDDING)(label)  # (B, 50)
     x = layers.Concatenate()([noise, embedded])  # (B, noise_dim + 50)
     images = make_generator(noise_dim + LABEL_EMBEDDING, synchronized)(x)  # (B, 28, 28, 1)
     return keras.Model([noise, label], images, name="conditional_generator")
 
 
 def conditional_batch_norm(
-    x: keras.KerasTensor, label: keras.KerasTensor, synchronized: bool = False
+    x: keras.KerasTensor, label: keras.KerasTensor, synchronized: bool = False, num_classes: int = NUM_CLASSES
 ) -> keras.KerasTensor:
     """BatchNorm whose scale and offset are looked up per digit (conditional BatchNorm, de Vries et al. 2017,
     as in Miyato & Koyama 2018's generators): (B, ..., C) features, (B,) labels -> (B, ..., C).
@@ -151,12 +155,14 @@ def conditional_batch_norm(
     channels = x.shape[-1]
     x = layers.BatchNormalization(center=False, scale=False, synchronized=synchronized)(x)
     broadcast = (1,) * (len(x.shape) - 2) + (channels,)  # (C,) or (1, 1, C)
-    scale = layers.Reshape(broadcast)(layers.Embedding(NUM_CLASSES, channels, embeddings_initializer="ones")(label))
-    offset = layers.Reshape(broadcast)(layers.Embedding(NUM_CLASSES, channels, embeddings_initializer="zeros")(label))
+    scale = layers.Reshape(broadcast)(layers.Embedding(num_classes, channels, embeddings_initializer="ones")(label))
+    offset = layers.Reshape(broadcast)(layers.Embedding(num_classes, channels, embeddings_initializer="zeros")(label))
     return layers.Add()([layers.Multiply()([x, scale]), offset])
 
 
-def make_conditional_generator(noise_dim: int = 100, synchronized: bool = False) -> keras.Model:
+def make_conditional_generator(
+    noise_dim: int = 100, synchronized: bool = False, num_classes: int = NUM_CLASSES
+) -> keras.Model:
     """The card's generator conditioned on a digit: [noise (B, noise_dim), label (B,)] -> images (B, 28, 28, 1).
 
     The card's layers on the noise alone, with each BatchNorm's scale and offset chosen by the digit
@@ -166,12 +172,12 @@ def make_conditional_generator(noise_dim: int = 100, synchronized: bool = False)
     noise = keras.Input(shape=(noise_dim,), name="noise")  # (B, noise_dim)
     label = keras.Input(shape=(), dtype="int32", name="label")  # (B,) digits 0-9
     x = layers.Dense(7 * 7 * 256, use_bias=False)(noise)  # (B, 12544)
-    x = layers.LeakyReLU()(conditional_batch_norm(x, label, synchronized))
+    x = layers.LeakyReLU()(conditional_batch_norm(x, label, synchronized, num_classes))
     x = layers.Reshape((7, 7, 256))(x)  # (B, 7, 7, 256)
     x = layers.Conv2DTranspose(128, 5, strides=1, padding="same", use_bias=False)(x)  # (B, 7, 7, 128)
-    x = layers.LeakyReLU()(conditional_batch_norm(x, label, synchronized))
+    x = layers.LeakyReLU()(conditional_batch_norm(x, label, synchronized, num_classes))
     x = layers.Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False)(x)  # (B, 14, 14, 64)
-    x = layers.LeakyReLU()(conditional_batch_norm(x, label, synchronized))
+    x = layers.LeakyReLU()(conditional_batch_norm(x, label, synchronized, num_classes))
     images = layers.Conv2DTranspose(
         1, 5, strides=2, padding="same", use_bias=False, activation="tanh", dtype="float32"
     )(x)  # (B, 28, 28, 1)
@@ -179,7 +185,7 @@ def make_conditional_generator(noise_dim: int = 100, synchronized: bool = False)
 
 
 def make_conditional_discriminator(
-    seed: int | None = None, dropout: float = 0.3, spectral_norm: bool = False
+    seed: int | None = None, dropout: float = 0.3, spectral_norm: bool = False, num_classes: int = NUM_CLASSES
 ) -> keras.Model:
     """The card's discriminator with a projection term (Miyato & Koyama 2018): [images, label] -> logit (B, 1).
 
@@ -192,7 +198,7 @@ def make_conditional_discriminator(
     label = keras.Input(shape=(), dtype="int32", name="label")  # (B,)
     features = features_model(images)  # (B, 6272)
     unconditional = body.layers[-1](features)  # (B, 1): the card's Dense(1)
-    embedded = layers.Embedding(NUM_CLASSES, features.shape[-1])(label)  # (B, 6272)
+    embedded = layers.Embedding(num_classes, features.shape[-1])(label)  # (B, 6272)
     projection = layers.Dot(axes=1, dtype="float32")([embedded, features])  # (B, 1)
     logits = layers.Add(dtype="float32")([unconditional, projection])  # (B, 1)
     return keras.Model([images, label], logits, name="conditional_discriminator")
@@ -200,13 +206,24 @@ def make_conditional_discriminator(
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One registry entry: how to build the pair, and whether both models also take a digit label."""
+    """One registry entry: how to build the pair, and whether both models also take a class label."""
 
-    make_generator: Callable[..., keras.Model]  # (noise_dim, synchronized=...) -> generator
-    make_discriminator: Callable[..., keras.Model]  # (seed, spectral_norm=...) -> discriminator
-    conditional: bool = False
+    make_generator: Callable[..., keras.Model]  # (noise_dim, synchronized=..[, num_classes=..]) -> generator
+    make_discriminator: Callable[..., keras.Model]  # (seed, spectral_norm=..[, num_classes=..]) -> discriminator
+    conditional: bool = False  # its builders then take num_classes: the labels' range
     # The entry whose generator earlier versions built under this name: their checkpoints hold that one.
     formerly: str | None = None
+
+    def generator(self, noise_dim: int, synchronized: bool = False, num_classes: int = NUM_CLASSES) -> keras.Model:
+        return self.make_generator(noise_dim, synchronized=synchronized, **self._labels(num_classes))
+
+    def discriminator(
+        self, seed: int | None = None, spectral_norm: bool = False, num_classes: int = NUM_CLASSES
+    ) -> keras.Model:
+        return self.make_discriminator(seed, spectral_norm=spectral_norm, **self._labels(num_classes))
+
+    def _labels(self, num_classes: int) -> dict[str, int]:
+        return {"num_classes": num_classes} if self.conditional else {}
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -220,16 +237,24 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def build_models(
-    name: str, noise_dim: int, seed: int | None = None, synchronized: bool = False, spectral_norm: bool = False
+    name: str,
+    noise_dim: int,
+    seed: int | None = None,
+    synchronized: bool = False,
+    spectral_norm: bool = False,
+    num_classes: int = NUM_CLASSES,
 ) -> tuple[keras.Model, keras.Model]:
-    """Build the (generator, discriminator) pair registered under ``name``."""
-    generator = build_generator(name, noise_dim, synchronized)  # first: the seed's draws go in this order
-    return generator, model_spec(name).make_discriminator(seed, spectral_norm=spectral_norm)
+    """Build the (generator, discriminator) pair registered under ``name``; a conditional pair takes labels
+    0 to ``num_classes - 1`` (the dataset's classes)."""
+    generator = build_generator(name, noise_dim, synchronized, num_classes)  # first: the seed's draws go in order
+    return generator, model_spec(name).discriminator(seed, spectral_norm, num_classes)
 
 
-def build_generator(name: str, noise_dim: int, synchronized: bool = False) -> keras.Model:
+def build_generator(
+    name: str, noise_dim: int, synchronized: bool = False, num_classes: int = NUM_CLASSES
+) -> keras.Model:
     """Build only the generator registered under ``name`` (for sampling, or the averaged copy)."""
-    return model_spec(name).make_generator(noise_dim, synchronized=synchronized)
+    return model_spec(name).generator(noise_dim, synchronized, num_classes)
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -240,8 +265,15 @@ def model_spec(name: str) -> ModelSpec:
 
 
 def is_conditional(model: keras.Model) -> bool:
-    """Whether a generator or discriminator takes a digit label as its second input."""
+    """Whether a generator or discriminator takes a class label as its second input."""
     return len(model.inputs) == 2
+
+
+def num_classes_of(model: keras.Model) -> int:
+    """How many classes a conditional model's labels range over (its label embeddings' size); 0 if unconditional."""
+    if not is_conditional(model):
+        return 0
+    return next(layer.input_dim for layer in _all_layers(model) if isinstance(layer, layers.Embedding))
 
 
 def model_inputs(model: keras.Model, x, labels):

@@ -3,6 +3,9 @@
 This module owns what ``python -m dcgan_tf.sample`` and ``python -m dcgan_tf.interpolate`` do, as
 plain functions the notebook can call too:
 
+- `generate` runs a generator on noise, with the labels a conditional one is asked for (by default
+  every class in turn); `grid_noise` and `grid_images` make the fixed grid training shows each epoch.
+  Whether a generator takes labels, and how many, is asked of `models` here and nowhere else.
 - `latent_noise` draws noise from a NumPy ``default_rng(seed)``, so the same seed gives the same
   digits on any machine (CPU or GPU draw the same numbers; only the generator runs on the device).
 - `write_samples` writes images as one ``.png`` grid, an ``.npz`` of uint8 digits, or a folder of
@@ -11,8 +14,8 @@ plain functions the notebook can call too:
   `write_walks` draws them as a grid (one row per walk) and a looping GIF.
 - `sample_checkpoint` / `interpolate_checkpoint` do the whole job from a training run's folder.
 
-Matplotlib (through `visualize`) and TensorFlow (through `checkpoints`) are imported inside the
-functions that need them, so `output_kind` can validate command-line flags instantly.
+Matplotlib (through `visualize`) and TensorFlow are imported inside the functions that need them,
+so `output_kind` can validate command-line flags instantly.
 """
 
 from __future__ import annotations
@@ -31,6 +34,61 @@ from dcgan_tf.files import atomic_write, ensure_writable
 PNG, NPZ, FOLDER = "png", "npz", "folder"
 METHODS = ("slerp", "lerp")
 GIF_SECONDS_PER_FRAME = 0.1
+GRID_EXAMPLES = 16  # an unconditional generator's epoch grid (4x4); a conditional one's has a column per class
+
+
+def generate(generator, noise, labels: np.ndarray | None = None, batch_size: int = 1024) -> np.ndarray:
+    """Generator outputs (N, 28, 28, 1) in [-1, 1] for noise (N, noise_dim), in inference mode.
+
+    A conditional generator draws the classes ``labels`` (N,); by default `cycled_labels` (0, 1, ..., 9, 0, ...).
+    """
+    import tensorflow as tf
+
+    from dcgan_tf.models import model_inputs
+
+    noise = tf.convert_to_tensor(noise, tf.float32)
+    count = int(noise.shape[0])
+    labels = cycled_labels(generator, count) if labels is None else labels
+    if labels is not None:
+        labels = tf.convert_to_tensor(np.asarray(labels), tf.int32)
+    outputs = []
+    for i in range(0, count, batch_size):
+        batch_labels = None if labels is None else labels[i : i + batch_size]
+        outputs.append(generator(model_inputs(generator, noise[i : i + batch_size], batch_labels), training=False))
+    return np.concatenate([np.asarray(o) for o in outputs]) if outputs else np.zeros((0, 28, 28, 1), np.float32)
+
+
+def cycled_labels(generator, num: int) -> np.ndarray | None:
+    """Labels (num,) asking a conditional generator for each class in turn (0, 1, ..., 0, ...); None: it takes none."""
+    from dcgan_tf.models import num_classes_of
+
+    classes = num_classes_of(generator)
+    return (np.arange(num) % classes).astype(np.int32) if classes else None
+
+
+def grid_noise(generator, seed: int) -> np.ndarray:
+    """The fixed noise (K, noise_dim) of a run's epoch grids: `GRID_EXAMPLES` vectors, or one per class for
+    a conditional generator (a square grid either way, see `grid_images`)."""
+    from dcgan_tf.models import num_classes_of
+
+    count = num_classes_of(generator) or GRID_EXAMPLES
+    return np.random.default_rng([seed, 1 << 20]).standard_normal((count, noise_dim_of(generator))).astype(np.float32)
+
+
+def grid_images(generator, noise: np.ndarray) -> tuple[np.ndarray, int]:
+    """The epoch grid's images for fixed ``noise`` (K, noise_dim), and its column count.
+
+    Unconditional: one digit per noise vector in a square grid. Conditional: row ``c`` draws class
+    ``c`` from every noise vector, so each column keeps one noise vector's style across classes.
+    """
+    from dcgan_tf.models import num_classes_of
+
+    classes = num_classes_of(generator)
+    if not classes:
+        return generate(generator, noise), int(np.ceil(np.sqrt(len(noise))))
+    rows = np.tile(noise, (classes, 1))  # (CK, noise_dim): the K vectors once per class
+    labels = np.repeat(np.arange(classes), len(noise))  # (CK,) 0..0, 1..1, ...
+    return generate(generator, rows, labels), len(noise)
 
 
 def output_kind(out: str | Path) -> str:
@@ -74,30 +132,30 @@ def sample_with_labels(
 
     Raises `DcganError` for a ``digit`` outside 0-9, or any ``digit`` for an unconditional generator.
     """
-    from dcgan_tf.checkpoints import generate
+    from dcgan_tf.models import num_classes_of
 
     if not check_digit_for(generator, digit):
         return generate(generator, latent_noise(num, noise_dim_of(generator), seed)), None
-    labels = digit_labels(num, digit)
+    labels = digit_labels(num, digit, num_classes_of(generator))
     return generate(generator, latent_noise(len(labels), noise_dim_of(generator), seed), labels), labels
 
 
-def digit_labels(num: int, digit: int | None) -> np.ndarray:
-    """Labels for ``num`` conditional samples: all ``digit``, or with None ten rows of 0s, 1s, ..., 9s.
+def digit_labels(num: int, digit: int | None, num_classes: int = 10) -> np.ndarray:
+    """Labels for ``num`` conditional samples: all ``digit``, or with None a row of 0s, of 1s, ..., per class.
 
-    With None, ``num`` is rounded up to a multiple of ten so every digit gets the same number of samples.
+    With None, ``num`` is rounded up to a multiple of ``num_classes`` so every class gets as many samples.
     """
     check_digit(digit)
     if digit is not None:
         return np.full(num, digit, np.int32)
-    return np.repeat(np.arange(10, dtype=np.int32), -(-num // 10))
+    return np.repeat(np.arange(num_classes, dtype=np.int32), -(-num // num_classes))
 
 
 def check_digit_for(generator, digit: int | None) -> bool:
     """Whether ``generator`` is conditional; raises `DcganError` if it is not but a ``digit`` was asked for."""
-    from dcgan_tf.models import is_conditional
+    from dcgan_tf.models import num_classes_of
 
-    if is_conditional(generator):
+    if num_classes_of(generator):
         return True
     if digit is not None:
         raise DcganError(
@@ -241,13 +299,11 @@ def walk_images(
     A conditional generator keeps the label fixed along each walk: ``digit``, or digit ``i % 10``
     for walk ``i`` with None.
     """
-    from dcgan_tf.checkpoints import generate
-
     check_digit(digit)
     noise = latent_walks(num_walks, steps, noise_dim_of(generator), seed, method)  # (W, S, D)
     labels = None
     if check_digit_for(generator, digit):
-        per_walk = np.arange(num_walks) % 10 if digit is None else np.full(num_walks, digit)
+        per_walk = cycled_labels(generator, num_walks) if digit is None else np.full(num_walks, digit)
         labels = np.repeat(per_walk, steps)  # (W*S,) one label along each walk
     images = generate(generator, noise.reshape(num_walks * steps, -1), labels)  # (W*S, 28, 28, 1)
     return images.reshape(num_walks, steps, *images.shape[1:])

@@ -30,16 +30,16 @@ from dcgan_tf.checkpoints import (
     CheckpointStore,
     checkpoint_recipe,
     generator_architecture,
-    grid_images,
     read_best,
     write_best,
 )
 from dcgan_tf.config import CONFIG_FILE, TrainConfig
 from dcgan_tf.dashboard import Dashboard, truncate_after
+from dcgan_tf.data import DATASETS
 from dcgan_tf.errors import DcganError, Interrupted
 from dcgan_tf.files import write_text
 from dcgan_tf.losses import METRICS, Players, get_loss
-from dcgan_tf.models import NUM_CLASSES, build_generator, build_models, model_spec, random_state
+from dcgan_tf.models import build_generator, build_models, random_state
 from dcgan_tf.precision import auto_precision, precision_hint
 from dcgan_tf.runs import (
     HISTORY_COLUMNS,
@@ -51,10 +51,9 @@ from dcgan_tf.runs import (
     worker_folders,
     write_history,
 )
+from dcgan_tf.sampling import grid_images, grid_noise
 from dcgan_tf.step import LearningRates, check_replica_split, is_chief, make_strategy, make_train_step
 
-NUM_EXAMPLES = 16  # digits in each epoch grid (4x4), drawn from the same fixed noise every epoch
-# A conditional model's grid: NUM_CLASSES noise vectors, each drawn as every digit (one row per digit).
 GIF_FILE = "dcgan.gif"
 PLOT_FILE = "losses.png"
 
@@ -73,7 +72,7 @@ class Gan:
     discriminator_optimizer: keras.optimizers.Optimizer
     generator_ema: keras.Model  # the averaged generator (see `averaging`); never trained directly
     average: WeightAverage  # keeps generator_ema the average of generator
-    sample_noise: tf.Variable  # (NUM_EXAMPLES or NUM_CLASSES, noise_dim), fixed for the whole run
+    sample_noise: tf.Variable  # (K, noise_dim): the epoch grids' noise (`sampling.grid_noise`), fixed for the run
     recipe: tf.Variable  # the --recipe name (a string), so a checkpoint says how it was trained
     # The run's one batch counter: advanced once per batch trained, whatever the optimizers do (a
     # mixed_float16 step with non-finite gradients is skipped by the optimizers, not by the run). It
@@ -136,6 +135,7 @@ def build_gan(
     """
     strategy = strategy or tf.distribute.get_strategy()
     architecture = architecture or config.model
+    num_classes = DATASETS[config.dataset].num_classes  # a conditional pair's label range
     keras.utils.set_random_seed(config.seed)  # weight initialisation and dropout seeds
     previous_policy = keras.config.dtype_policy()
     # Layers take the dtype policy in force when they are built; restore it after, so the choice
@@ -149,6 +149,7 @@ def build_gan(
                 seed=config.seed,
                 synchronized=strategy.num_replicas_in_sync > 1,
                 spectral_norm=config.spectral_norm,
+                num_classes=num_classes,
             )
             optimizers = []
             for model, rate in ((generator, config.g_learning_rate), (discriminator, config.d_learning_rate)):
@@ -159,21 +160,21 @@ def build_gan(
                 # and Keras optimizers first built inside a replica step fail under tf.distribute.
                 optimizer.build(model.trainable_variables)
                 optimizers.append(optimizer)
-            generator_ema = build_generator(architecture, config.noise_dim, strategy.num_replicas_in_sync > 1)
+            generator_ema = build_generator(
+                architecture, config.noise_dim, strategy.num_replicas_in_sync > 1, num_classes
+            )
             images_per_update = config.batch_size * config.critic_steps  # trained per generator update
             average = WeightAverage(generator, generator_ema, config.ema_decay, config.ema_half_life, images_per_update)
             average.reset()  # the average starts at the raw generator's initial weights
     finally:
         keras.config.set_dtype_policy(previous_policy)
-    count = NUM_CLASSES if model_spec(config.model).conditional else NUM_EXAMPLES
-    noise = np.random.default_rng([config.seed, 1 << 20]).standard_normal((count, config.noise_dim))
     return Gan(
         generator,
         discriminator,
         *optimizers,
         generator_ema=generator_ema,
         average=average,
-        sample_noise=tf.Variable(noise.astype(np.float32)),
+        sample_noise=tf.Variable(grid_noise(generator, config.seed)),
         recipe=tf.Variable(config.recipe, trainable=False),
     )
 
@@ -206,7 +207,9 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     resume = None if config.fresh else resume_point(run_dir, config.checkpoint)
     # An older run of a model whose generator has changed since trains on with the generator it has.
     architecture = (
-        config.model if resume is None else generator_architecture(resume.path, config.model, config.noise_dim)
+        config.model
+        if resume is None
+        else generator_architecture(resume.path, config.model, config.noise_dim, mnist.info.num_classes)
     )
     gan = build_gan(config, strategy, architecture)
     store = CheckpointStore(checkpoint_dir, **gan.checkpoint_objects())

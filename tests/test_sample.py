@@ -84,9 +84,8 @@ def test_same_seed_same_digits_and_checkpoint_choice(trained_run, generator):
 def test_exported_keras_model_reproduces_checkpoint(generator, tmp_path):
     import keras
 
-    from dcgan_tf.checkpoints import generate
     from dcgan_tf.exporting import export_keras
-    from dcgan_tf.sampling import latent_noise
+    from dcgan_tf.sampling import generate, latent_noise
 
     path = export_keras(generator, tmp_path / "generator.keras")
     noise = latent_noise(8, 100, seed=1)
@@ -105,9 +104,8 @@ def test_exported_keras_model_reproduces_checkpoint(generator, tmp_path):
 def test_saved_model_serving_signature(generator, tmp_path):
     import tensorflow as tf
 
-    from dcgan_tf.checkpoints import generate
     from dcgan_tf.exporting import export_saved_model
-    from dcgan_tf.sampling import latent_noise
+    from dcgan_tf.sampling import generate, latent_noise
 
     path = export_saved_model(generator, str(tmp_path / "generator") + "/")
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
@@ -145,8 +143,7 @@ def test_lerp_and_slerp_paths():
 
 @pytest.mark.parametrize("method", ["slerp", "lerp"])
 def test_walk_endpoints_are_the_generators_digits(generator, method):
-    from dcgan_tf.checkpoints import generate
-    from dcgan_tf.sampling import latent_noise, walk_images
+    from dcgan_tf.sampling import generate, latent_noise, walk_images
 
     images = walk_images(generator, 3, 5, seed=4, method=method)  # (W, S, 28, 28, 1)
     assert images.shape == (3, 5, 28, 28, 1)

@@ -14,8 +14,8 @@ from dcgan_tf.config import TrainConfig
 from dcgan_tf.errors import DcganError
 from dcgan_tf.exporting import export_generator
 from dcgan_tf.losses import GP_EPSILON, gradient_penalty
-from dcgan_tf.models import LABEL_EMBEDDING, build_models, is_conditional
-from dcgan_tf.sampling import sample_with_labels
+from dcgan_tf.models import LABEL_EMBEDDING, build_models, is_conditional, num_classes_of
+from dcgan_tf.sampling import cycled_labels, generate, grid_images, grid_noise, sample_with_labels
 from dcgan_tf.training import fit
 
 TUTORIAL_G, TUTORIAL_D = 2_330_944, 212_865  # the card's models (tests/test_models.py)
@@ -38,6 +38,20 @@ def test_parameter_counts_follow_from_the_layer_sizes():
     assert is_conditional(conditional_g) and is_conditional(conditional_d) and not is_conditional(dense_g)
     images = dense_g(np.zeros((2, 100), np.float32), training=False)
     assert images.shape == (2, 28, 28, 1) and dense_d(images).shape == (2, 1)
+
+
+@pytest.mark.parametrize("model", ["conditional", "conditional-concat"])
+def test_a_conditional_pair_takes_as_many_classes_as_it_is_built_for(model):
+    generator, discriminator = build_models(model, noise_dim=4, num_classes=3)
+    assert num_classes_of(generator) == num_classes_of(discriminator) == 3
+    assert num_classes_of(build_models("dcgan", noise_dim=4)[0]) == 0
+    assert cycled_labels(generator, 7).tolist() == [0, 1, 2, 0, 1, 2, 0]
+    # The epoch grid: one noise vector per class, each drawn as every class (a row per class).
+    noise = grid_noise(generator, seed=0)
+    images, cols = grid_images(generator, noise)
+    assert noise.shape == (3, 4) and cols == 3 and images.shape == (9, 28, 28, 1)
+    labels = np.repeat(np.arange(3), 3)
+    np.testing.assert_allclose(images, generate(generator, np.tile(noise, (3, 1)), labels), atol=1e-6)
 
 
 def test_gradient_penalty_matches_the_closed_form_of_a_linear_critic():
