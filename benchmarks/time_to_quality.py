@@ -29,8 +29,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dcgan_tf.config import RECIPES  # noqa: E402
+from dcgan_tf.epoch_end import epoch_image_name  # noqa: E402
 from dcgan_tf.runs import HISTORY_FILE, read_history  # noqa: E402
-from dcgan_tf.training import epoch_image_name  # noqa: E402
 from dcgan_tf.visualize import save_figure  # noqa: E402
 
 

@@ -330,8 +330,8 @@ def project_worker(args: argparse.Namespace) -> None:
     import tensorflow as tf
 
     from dcgan_tf.config import TrainConfig
+    from dcgan_tf.gan import build_gan
     from dcgan_tf.runs import HISTORY_FILE, read_history
-    from dcgan_tf.training import build_gan
 
     history = read_history(Path(args.workdir) / HISTORY_FILE)
     images_per_epoch = args.train_size // BATCH_SIZE * BATCH_SIZE

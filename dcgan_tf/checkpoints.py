@@ -46,7 +46,7 @@ class CheckpointInfo:
     path: str
     name: str
     epoch: int  # completed epochs
-    step: int  # batches done in the next, unfinished epoch (0 at an epoch boundary)
+    epoch_batches: int  # batches done in the next, unfinished epoch (0 at an epoch boundary)
 
     @property
     def number(self) -> int:
@@ -55,7 +55,7 @@ class CheckpointInfo:
 
     @property
     def label(self) -> str:
-        where = f"epoch {self.epoch}" + (f" + {self.step} batches" if self.step else "")
+        where = f"epoch {self.epoch}" + (f" + {self.epoch_batches} batches" if self.epoch_batches else "")
         return f"{self.name} ({where})"
 
 
@@ -153,7 +153,7 @@ def list_checkpoints(directory: str | Path) -> list[CheckpointInfo]:
             epoch, step = int(reader.get_tensor(_EPOCH_KEY)), int(reader.get_tensor(_STEP_KEY))
         except _READ_ERRORS:
             epoch = step = -1
-        infos.append(CheckpointInfo(path=path, name=Path(path).name, epoch=epoch, step=step))
+        infos.append(CheckpointInfo(path=path, name=Path(path).name, epoch=epoch, epoch_batches=step))
     return infos
 
 

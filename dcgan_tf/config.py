@@ -20,6 +20,7 @@ from typing import Any
 
 from dcgan_tf.data import DATASETS as DATASET_INFO
 from dcgan_tf.errors import DcganError
+from dcgan_tf.precision import POLICIES, Precision
 
 CONFIG_FILE = "config.json"
 
@@ -56,7 +57,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 STRATEGIES = ("default", "mirrored", "multiworker")
 # Keras dtype policies --precision accepts: weights always float32, compute in the named type; "auto" picks
 # one for the machine when training starts (precision.auto_precision) and config.json records the choice.
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
+PRECISIONS = (*POLICIES, "auto")
 # The GAN family that python -m dcgan_tf.compare trains: name -> the fields that make the variant.
 VARIANTS: dict[str, dict[str, str]] = {
     "dcgan": {"model": "dcgan", "loss": "bce"},
@@ -335,11 +336,9 @@ class TrainConfig:
                     f"--mixed-precision means --precision mixed_float16, not {self.precision}: pass only one of them"
                 )
             object.__setattr__(self, "precision", "mixed_float16")
-        if self.precision not in ("float32", "auto") and self.needs_float32:
-            raise DcganError(
-                f"--precision {self.precision} does not support {self.needs_float32} (its gradient penalty needs "
-                "float32 second derivatives): use float32"
-            )
+        refusal = Precision(self.precision).refusal(self.needs_float32) if self.precision != "auto" else None
+        if refusal:
+            raise DcganError(refusal)
         if not 0 <= self.ema_decay < 1:  # also rejects NaN
             raise DcganError(f"--ema-decay must be in [0, 1), e.g. 0.99 or 0.999 (got {self.ema_decay})")
         for name in ("learning_rate", "g_learning_rate", "d_learning_rate"):

@@ -346,7 +346,7 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
             )
             generator = load_generator(checkpoint_dir, info.name, which)
             scores = evaluate_generator(generator, reference, config.num_samples, config.seed)
-            where = str(info.epoch) + (f" + {info.step} batches" if info.step else "")
+            where = str(info.epoch) + (f" + {info.epoch_batches} batches" if info.epoch_batches else "")
             rows.append((f"{info.name} ({GENERATOR_NAMES[which]})", where, scores))
             records.append(scores.record(info.name, info.epoch, which, info.number))
 

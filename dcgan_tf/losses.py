@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
+from dcgan_tf.augment import UNIFORMS, augment
 from dcgan_tf.errors import DcganError
 from dcgan_tf.models import model_inputs
 from dcgan_tf.sampling import noise_dim_of
@@ -49,14 +50,20 @@ class Players:
         """Discriminator logits or critic scores (b, 1)."""
         return self.discriminator(model_inputs(self.discriminator, images, labels), training=True)
 
-    def apply(self, tape: tf.GradientTape, scaled_loss: tf.Tensor, which: str) -> None:
-        """Apply the gradient of ``scaled_loss`` to the ``generator`` or ``discriminator``."""
+    def apply(self, tape: tf.GradientTape, loss: tf.Tensor, which: str) -> None:
+        """Apply the gradient of ``loss`` (recorded on ``tape``) to the ``generator`` or ``discriminator``.
+
+        The gradient is taken of the loss times the optimizer's loss scale (`precision.Precision`: 1 except
+        under mixed_float16, whose optimizer divides it out again in ``apply_gradients``), seeded at the
+        loss so that no objective has to scale its losses itself.
+        """
         model, optimizer = (
             (self.generator, self.generator_optimizer)
             if which == "generator"
             else (self.discriminator, self.discriminator_optimizer)
         )
-        grads = tape.gradient(scaled_loss, model.trainable_variables)
+        scale = optimizer.scale_loss(tf.ones_like(loss))
+        grads = tape.gradient(loss, model.trainable_variables, output_gradients=scale)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
 
 
@@ -66,12 +73,45 @@ NOISE, SECOND_NOISE, MIXING, AUGMENT_REAL, AUGMENT_FAKE = range(5)
 
 @dataclass(frozen=True)
 class Draws:
-    """The random numbers of one step on one replica, seeded by the step, and the augmentation they drive."""
+    """The random numbers of one step on one replica, and the augmentation they drive.
 
-    normal: Callable[[int, int], tf.Tensor]  # (stream, dim) -> (b, dim) standard normal
-    uniform: Callable[[int], tf.Tensor]  # (stream) -> (b,) uniform in [0, 1)
-    # (images, stream) -> the images as the discriminator sees them (`augment`; the identity without --augment)
-    augment: Callable[[tf.Tensor, int], tf.Tensor] = lambda images, stream: images
+    Stream ``s`` of step ``t`` is a pure function of ``(seed, t, s)``: a resumed run draws what an
+    uninterrupted one would. Each draw is made for the whole global batch and this replica keeps its
+    rows ``first .. first + local_batch``, so N replicas draw what one device does.
+    """
+
+    seed: int
+    step: tf.Tensor  # the run's batch counter (int64)
+    global_batch: tf.Tensor
+    first: tf.Tensor  # this replica's first row of the global batch
+    local_batch: tf.Tensor
+    augmentations: tuple[str, ...] = ()  # --augment's policies (`augment`); none: the identity
+
+    def normal(self, stream: int, dim: int) -> tf.Tensor:
+        """(b, dim) standard normal."""
+        return self._rows(tf.random.stateless_normal([self.global_batch, dim], self._seed(stream), alg="philox"))
+
+    def uniform(self, stream: int, per_example: int | None = None) -> tf.Tensor:
+        """(b,) uniform in [0, 1), or (b, per_example)."""
+        shape = [self.global_batch] + ([] if per_example is None else [per_example])
+        return self._rows(tf.random.stateless_uniform(shape, self._seed(stream), alg="philox"))
+
+    def augment(self, images: tf.Tensor, stream: int) -> tf.Tensor:
+        """``images`` as the discriminator sees them (`augment`; the identity without --augment)."""
+        if not self.augmentations:
+            return images
+        return augment(images, self.uniform(stream, UNIFORMS), self.augmentations)
+
+    def _seed(self, stream: int) -> tf.Tensor:
+        # Stream 0 is seeded by (seed, t), streams 1-4 by (seed, -(4t + stream)): never the same pair
+        # (a fifth would repeat stream 1 of the next step, hence the check). Philox: the same numbers on any device.
+        if not 0 <= stream <= 4:
+            raise ValueError(f"random stream {stream} out of 0-4")
+        second = self.step if stream == 0 else -(4 * self.step + stream)
+        return tf.stack([tf.constant(self.seed, tf.int64), second])
+
+    def _rows(self, draw: tf.Tensor) -> tf.Tensor:
+        return draw[self.first :][: self.local_batch]
 
 
 # (players, images (b, 28, 28, 1), labels (b,), draws, update_generator, average_loss) -> metrics
@@ -140,13 +180,9 @@ def paired_step(
             fake_logits = players.judge(fake, labels)  # (b, 1)
             g_loss = average_loss(generator_loss(fake_logits))
             d_loss = average_loss(discriminator_loss(real_logits, fake_logits) + penalty)
-            # The identity except under mixed precision (LossScaleOptimizer), whose apply_gradients
-            # unscales the gradients again. Inside the tapes, so the scaling is differentiated.
-            g_scaled = players.generator_optimizer.scale_loss(g_loss)
-            d_scaled = players.discriminator_optimizer.scale_loss(d_loss)
         if update_generator:
-            players.apply(g_tape, g_scaled, "generator")
-        players.apply(d_tape, d_scaled, "discriminator")
+            players.apply(g_tape, g_loss, "generator")
+        players.apply(d_tape, d_loss, "discriminator")
         # Mean D(x) and D(G(z)) show who is winning.
         shown = tf.sigmoid if probabilities else tf.identity
         return {

@@ -1,6 +1,12 @@
-"""Precision advice: what ``--precision auto`` picks on this machine, and the tip a float32 run prints.
+"""Precision: everything ``--precision`` decides, in one place.
 
-The advice follows what was measured, per kind of unit, never a flag that merely exists:
+`Precision` is one ``--precision``: the Keras dtype policy the models are built with, whether the
+optimizers scale the losses (mixed_float16, whose small gradients would underflow), and which
+training options it cannot run. The training step applies the loss scale to every objective's
+gradients (`losses.Players.apply`), so no objective can forget it.
+
+The rest is advice: what ``--precision auto`` picks on this machine, and the tip a float32 run
+prints. The advice follows what was measured, per kind of unit, never a flag that merely exists:
 - x86 CPUs with AMX (``amx_bf16``): ``mixed_bfloat16`` trained 1.72x the images/s of float32 (Intel Xeon);
 - x86 CPUs with AVX512-BF16 but no AMX: it depends on the CPU. bfloat16 ran at 0.50x float32's speed on an
   Intel Xeon and at 1.61x on an AMD EPYC (Zen 4), so ``auto`` times a few steps of each there and picks
@@ -12,12 +18,56 @@ The advice follows what was measured, per kind of unit, never a flag that merely
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-import tensorflow as tf
-
 CPUINFO = "/proc/cpuinfo"
+POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies: weights float32, compute these
+
+
+@dataclass(frozen=True)
+class Precision:
+    """One ``--precision`` (a name in `POLICIES`): how the models are built and how their gradients are taken."""
+
+    policy: str
+
+    @property
+    def loss_scaling(self) -> bool:
+        """Whether losses are scaled before their gradients are taken: float16's small gradients underflow."""
+        return self.policy == "mixed_float16"
+
+    def refusal(self, needs_float32: str | None) -> str | None:
+        """Why this precision cannot train a run whose ``needs_float32`` option (`TrainConfig.needs_float32`) is set,
+        or None if it can: a gradient penalty differentiates input gradients, which need float32."""
+        if self.policy == "float32" or not needs_float32:
+            return None
+        return (
+            f"--precision {self.policy} does not support {needs_float32} (its gradient penalty needs float32 "
+            "second derivatives): use float32"
+        )
+
+    @contextlib.contextmanager
+    def building(self) -> Iterator[None]:
+        """Layers built inside take this policy; the process's previous policy is restored after, so the
+        choice stays with this run and does not leak into other models of the process."""
+        import keras
+
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(self.policy)
+        try:
+            yield
+        finally:
+            keras.config.set_dtype_policy(previous)
+
+    def optimizer(self, learning_rate: float, beta_1: float, beta_2: float):
+        """An Adam optimizer for this precision: wrapped in Keras' loss scaling where `loss_scaling` says so
+        (its ``scale_loss`` then multiplies by the dynamic scale and ``apply_gradients`` divides it out)."""
+        import keras
+
+        optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2)
+        return keras.optimizers.LossScaleOptimizer(optimizer) if self.loss_scaling else optimizer
 
 
 def cpu_flags(cpuinfo: str | Path = CPUINFO) -> set[str]:
@@ -30,6 +80,8 @@ def cpu_flags(cpuinfo: str | Path = CPUINFO) -> set[str]:
 
 def _tensor_core_gpu() -> str | None:
     """The name of the first local GPU with compute capability 7.0 or newer, if any."""
+    import tensorflow as tf
+
     for gpu in tf.config.list_physical_devices("GPU"):
         details = tf.config.experimental.get_device_details(gpu)
         if tuple(details.get("compute_capability", (0, 0))) >= (7, 0):
@@ -46,6 +98,8 @@ def auto_precision(
     ``measure(precision)`` returns training images/s; it is called where the kind of unit does not
     decide (AVX512-BF16 without AMX). Without it such a CPU keeps float32.
     """
+    import tensorflow as tf
+
     if needs_float32:
         return "float32", f"{needs_float32} needs float32 for its gradient penalty"
     if tf.config.list_physical_devices("GPU"):
@@ -68,6 +122,8 @@ def auto_precision(
 
 def precision_hint(precision: str, cpuinfo: str | Path = CPUINFO) -> str | None:
     """A one-line tip when a float32 run is on a CPU where bfloat16 measured faster (one with AMX)."""
+    import tensorflow as tf
+
     if precision != "float32" or tf.config.list_physical_devices("GPU") or "amx_bf16" not in cpu_flags(cpuinfo):
         return None
     return (

@@ -18,10 +18,10 @@ from conftest import assert_one_line_error, run_cli, snapshot, tiny_flags
 from dcgan_tf.checkpoints import CheckpointStore, list_checkpoints
 from dcgan_tf.config import TrainConfig
 from dcgan_tf.data import load_mnist
+from dcgan_tf.distribute import check_replica_split, check_tf_config
 from dcgan_tf.errors import DcganError
+from dcgan_tf.gan import EpochSums, build_gan
 from dcgan_tf.precision import auto_precision, precision_hint
-from dcgan_tf.step import check_replica_split, check_tf_config
-from dcgan_tf.training import build_gan
 
 
 def mid_epoch_copy(run: Path, tmp_path: Path, seconds: float = 0.0) -> Path:
@@ -32,9 +32,8 @@ def mid_epoch_copy(run: Path, tmp_path: Path, seconds: float = 0.0) -> Path:
     gan = build_gan(config)
     store = CheckpointStore(copy, **gan.checkpoint_objects())
     store.restore(str(copy / "ckpt-4"))
-    gan.step.assign(2)
+    gan.set_position(1, 2, EpochSums(np.array([1.0, 1.0, 0.5, 0.5]), seconds))
     gan.batches.assign(6)
-    gan.sums.assign([1.0, 1.0, 0.5, 0.5, seconds])
     store.save(6)
     return copy
 
@@ -187,7 +186,7 @@ def test_max_minutes_counts_the_time_before_a_mid_epoch_resume(trained_run, mnis
     assert result.returncode == 0, result.stderr
     assert "resuming from" in result.stdout and "(epoch 1, batch 2)" in result.stdout
     assert "--max-minutes 1 reached after epoch 2" in result.stdout
-    assert [(c.name, c.epoch, c.step) for c in list_checkpoints(run)][-1] == ("ckpt-8", 2, 0)
+    assert [(c.name, c.epoch, c.epoch_batches) for c in list_checkpoints(run)][-1] == ("ckpt-8", 2, 0)
     again = run_cli("dcgan_tf.train", *argv, "--epochs=5", "--max-minutes=1")
     assert "nothing to do" in again.stdout
 

@@ -11,7 +11,8 @@ from conftest import snapshot, tiny_flags
 from dcgan_tf.checkpoints import checkpoint_recipe, list_checkpoints
 from dcgan_tf.config import RECIPES, TrainConfig, parse_config
 from dcgan_tf.errors import DcganError
-from dcgan_tf.training import build_gan, fit
+from dcgan_tf.gan import build_gan
+from dcgan_tf.training import fit
 
 
 def adam_settings(config: TrainConfig) -> list[tuple[float, float, float]]:

@@ -9,7 +9,7 @@ from conftest import differing_share
 
 from dcgan_tf.config import TrainConfig
 from dcgan_tf.errors import DcganError
-from dcgan_tf.training import build_gan
+from dcgan_tf.gan import build_gan
 
 
 def _step_once(seed: int, images: np.ndarray):

@@ -32,7 +32,10 @@ def copy_run(run: Path, tmp_path: Path) -> Path:
 
 
 def test_tiny_run_writes_every_output(trained_run):
-    assert [(c.name, c.epoch, c.step) for c in list_checkpoints(trained_run)] == [("ckpt-4", 1, 0), ("ckpt-8", 2, 0)]
+    assert [(c.name, c.epoch, c.epoch_batches) for c in list_checkpoints(trained_run)] == [
+        ("ckpt-4", 1, 0),
+        ("ckpt-8", 2, 0),
+    ]
     assert TrainConfig(**json.loads((trained_run / "config.json").read_text())).epochs == 2
     for epoch in (1, 2):
         grid = iio.imread(trained_run / f"image_at_epoch_{epoch:04d}.png")
@@ -91,7 +94,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(mnist_path, tmp_path):
     # Interrupt as epoch 2 (16 batches, room for a slow signal) starts: a mid-epoch checkpoint, checked below.
     assert "interrupted: saved" in interrupt_after("Epoch 2/3", argv, interrupted)
     last = list_checkpoints(interrupted)[-1]
-    assert last.epoch == 1 and 0 < last.step < 16, f"not a mid-epoch checkpoint: {last.label}"
+    assert last.epoch == 1 and 0 < last.epoch_batches < 16, f"not a mid-epoch checkpoint: {last.label}"
 
     fit(TrainConfig(**{**flags, "checkpoint_dir": str(interrupted)}))
     for which in ("raw", "ema"):  # the averaged generator is part of the exact resume too
@@ -209,5 +212,5 @@ def test_interrupt_at_an_epoch_boundary_saves_that_epoch(mnist_path, tmp_path):
     argv = [f"--data={mnist_path}", "--train-size=64", "--batch-size=64", "--epochs=500", "--checkpoint-every=100"]
     assert "after epoch" in interrupt_after("epoch 1/500", argv, run)
     (last,) = list_checkpoints(run)
-    assert last.step == 0 and 1 <= last.epoch < 500  # a whole epoch, saved although not yet due
+    assert last.epoch_batches == 0 and 1 <= last.epoch < 500  # a whole epoch, saved although not yet due
     assert len(read_history(run / "history.csv")) == last.epoch
