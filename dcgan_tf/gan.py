@@ -85,8 +85,8 @@ class Gan:
             get_loss(config.loss, config.r1),
             config.seed,
             self.batches,
-            strategy,
-            self.average,
+            strategy=strategy,
+            average=self.average,
             jit_compile=config.jit_compile,
             learning_rates=rates,
             augmentations=config.augmentations,
@@ -161,7 +161,13 @@ def build_gan(
             optimizers.append(optimizer)
         generator_ema = build_generator(architecture, config.noise_dim, synchronized, num_classes)
         images_per_update = config.batch_size * config.critic_steps  # trained per generator update
-        average = WeightAverage(generator, generator_ema, config.ema_decay, config.ema_half_life, images_per_update)
+        average = WeightAverage(
+            generator,
+            generator_ema,
+            decay=config.ema_decay,
+            half_life=config.ema_half_life,
+            images_per_step=images_per_update,
+        )
         average.reset()  # the average starts at the raw generator's initial weights
     return Gan(
         generator,

@@ -97,7 +97,9 @@ def train_epoch(session: Session, epoch: int, stop: list[int]) -> dict[str, floa
 def _batches(session: Session, epoch: int, skip: int):
     """The epoch's shuffled batches from the ``skip``-th on, split over the replicas when there are several."""
     config, strategy = session.config, session.strategy
-    batches = data.make_dataset(session.images, session.labels, config.batch_size, config.seed, epoch, skip)
+    batches = data.make_dataset(
+        session.images, session.labels, config.batch_size, seed=config.seed, epoch=epoch, skip_batches=skip
+    )
     if strategy.num_replicas_in_sync > 1 or config.strategy != "default":
         batches = strategy.experimental_distribute_dataset(batches)  # splits each global batch
     return batches

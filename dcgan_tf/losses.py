@@ -1,8 +1,9 @@
 """GAN objectives: each is the loss *and* the update it drives, one registry entry per ``--loss``.
 
 An objective's ``replica_step`` runs on one replica inside the compiled step (`step.make_train_step`):
-given the real images and labels of its share of the batch, random draws, and whether the generator
-is due for an update, it computes the losses, applies the gradients and returns the step's metrics.
+given its share of the batch (`Batch`), the step's random draws (`Draws`), and whether the generator
+is due for an update, it computes the losses, applies the gradients (`Players.apply`) and returns the
+step's metrics. ``paired_step`` is the one to read first: one batch, one comment per stage.
 Losses are per example and averaged over the *global* batch, so ``tf.distribute`` sums replicas into
 the same mean that one device computes.
 
@@ -114,8 +115,21 @@ class Draws:
         return draw[self.first :][: self.local_batch]
 
 
-# (players, images (b, 28, 28, 1), labels (b,), draws, update_generator, average_loss) -> metrics
-ReplicaStep = Callable[[Players, tf.Tensor, tf.Tensor, Draws, bool, Callable], dict[str, tf.Tensor]]
+@dataclass(frozen=True)
+class Batch:
+    """One replica's share of the global batch, and how its per-example losses become the batch's mean."""
+
+    images: tf.Tensor  # (b, 28, 28, 1) real images in [-1, 1]
+    labels: tf.Tensor  # (b,) their classes
+    global_size: tf.Tensor | int  # the global batch's size: the replicas' means then sum to one device's
+
+    def mean(self, per_example: tf.Tensor) -> tf.Tensor:
+        """(b,) per-example values -> their share of the global batch's mean."""
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_size)
+
+
+# (players, batch, draws, update_generator) -> METRICS
+ReplicaStep = Callable[[Players, Batch, Draws, bool], dict[str, tf.Tensor]]
 
 
 def _bce(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -166,20 +180,25 @@ def paired_step(
     """The tutorial's step for a pair of per-example losses: one forward pass, each model updated with the
     gradient of its own loss. ``probabilities``: report D(x) and D(G(z)) as sigmoids (else raw scores)."""
 
-    def step(players: Players, images, labels, draws: Draws, update_generator: bool, average_loss) -> dict:
-        noise = draws.normal(NOISE, noise_dim_of(players.generator))  # (b, noise_dim)
+    def step(players: Players, batch: Batch, draws: Draws, update_generator: bool) -> dict:
+        labels = batch.labels
+        # Noise in, fakes out: (b, noise_dim) -> (b, 28, 28, 1).
+        noise = draws.normal(NOISE, noise_dim_of(players.generator))
         # Two tapes, one per model: each loss is differentiated only w.r.t. its own model.
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = players.generate(noise, labels)  # (b, 28, 28, 1)
+            fake = players.generate(noise, labels)
             # What the discriminator sees: both kinds of image through the same kind of augmentation.
-            real, fake = draws.augment(images, AUGMENT_REAL), draws.augment(fake, AUGMENT_FAKE)
+            real, fake = draws.augment(batch.images, AUGMENT_REAL), draws.augment(fake, AUGMENT_FAKE)
+            # The discriminator judges both: (b, 1) logits each, and the R1 penalty (b,) on the real ones.
             if r1:
-                real_logits, penalty = r1_penalty(lambda x: players.judge(x, labels), real, r1)  # (b, 1), (b,)
+                real_logits, penalty = r1_penalty(lambda x: players.judge(x, labels), real, r1)
             else:
                 real_logits, penalty = players.judge(real, labels), 0.0
-            fake_logits = players.judge(fake, labels)  # (b, 1)
-            g_loss = average_loss(generator_loss(fake_logits))
-            d_loss = average_loss(discriminator_loss(real_logits, fake_logits) + penalty)
+            fake_logits = players.judge(fake, labels)
+            # Each model's loss, per example, averaged over the batch.
+            g_loss = batch.mean(generator_loss(fake_logits))
+            d_loss = batch.mean(discriminator_loss(real_logits, fake_logits) + penalty)
+        # Both updates from the one forward pass (the generator's only when it is due).
         if update_generator:
             players.apply(g_tape, g_loss, "generator")
         players.apply(d_tape, d_loss, "discriminator")
@@ -188,8 +207,8 @@ def paired_step(
         return {
             "g_loss": g_loss,
             "d_loss": d_loss,
-            "d_real": average_loss(shown(real_logits)[:, 0]),
-            "d_fake": average_loss(shown(fake_logits)[:, 0]),
+            "d_real": batch.mean(shown(real_logits)[:, 0]),
+            "d_fake": batch.mean(shown(fake_logits)[:, 0]),
         }
 
     return step
@@ -211,15 +230,15 @@ def gradient_penalty(critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor, 
     return tf.square(norms - 1.0)
 
 
-def wgan_gp_step(players: Players, images, labels, draws: Draws, update_generator: bool, average_loss) -> dict:
+def wgan_gp_step(players: Players, batch: Batch, draws: Draws, update_generator: bool) -> dict:
     """WGAN-GP: a critic update on this batch, then (when due) a generator update from fresh noise.
 
     The critic is the model's discriminator as it is, dropout included (the card's discriminator has
     no BatchNorm, which the per-example penalty rules out).
     """
-    noise_dim = noise_dim_of(players.generator)
+    noise_dim, labels, average_loss = noise_dim_of(players.generator), batch.labels, batch.mean
     fake = players.generate(draws.normal(NOISE, noise_dim), labels)  # (b, 28, 28, 1), outside the critic's tape
-    images, fake = draws.augment(images, AUGMENT_REAL), draws.augment(fake, AUGMENT_FAKE)  # what the critic sees
+    images, fake = draws.augment(batch.images, AUGMENT_REAL), draws.augment(fake, AUGMENT_FAKE)  # what the critic sees
     with tf.GradientTape() as d_tape:
         real_scores = players.judge(images, labels)[:, 0]  # (b,)
         fake_scores = players.judge(fake, labels)[:, 0]  # (b,)

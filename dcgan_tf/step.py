@@ -14,14 +14,13 @@ so summing over replicas gives the same mean loss as one device would.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import tensorflow as tf
 
 from dcgan_tf.averaging import WeightAverage
-from dcgan_tf.losses import Draws, Objective, Players
+from dcgan_tf.losses import Batch, Draws, Objective, Players
 from dcgan_tf.schedules import lr_factor
 
 
@@ -40,6 +39,7 @@ def make_train_step(
     objective: Objective,
     seed: int,
     batches: tf.Variable,
+    *,
     strategy: tf.distribute.Strategy | None = None,
     average: WeightAverage | None = None,
     jit_compile: bool = False,
@@ -64,13 +64,19 @@ def make_train_step(
         ctx = tf.distribute.get_replica_context()
         local_batch = tf.shape(images)[0]
         global_batch = local_batch * ctx.num_replicas_in_sync
+        # This replica's share of the batch; its per-example losses are averaged over the *global* batch.
+        batch = Batch(images, labels, global_batch)
         # This replica's rows of the step's random draws: noise, mixing weights, augmentations.
-        first = ctx.replica_id_in_sync_group * local_batch
-        draws = Draws(seed, batches.read_value(), global_batch, first, local_batch, augmentations)
-        # Per-example losses averaged over the global batch: the replicas' sum is one device's mean.
-        average_loss = functools.partial(tf.nn.compute_average_loss, global_batch_size=global_batch)
+        draws = Draws(
+            seed=seed,
+            step=batches.read_value(),
+            global_batch=global_batch,
+            first=ctx.replica_id_in_sync_group * local_batch,
+            local_batch=local_batch,
+            augmentations=augmentations,
+        )
         # The objective: generate, judge, compute both losses, update both models (`losses`).
-        return objective.replica_step(players, images, labels, draws, update_generator, average_loss)
+        return objective.replica_step(players, batch, draws, update_generator)
 
     # XLA only when asked (--jit-compile): on CPUs it ran at 0.52-0.71x of the oneDNN kernels (see docs/performance.md).
     @tf.function(jit_compile=jit_compile)

@@ -46,7 +46,7 @@ def one_step(strategy: tf.distribute.Strategy, images: np.ndarray, loss: str, we
     start = (generator.get_weights(), discriminator.get_weights())
     batches = tf.Variable(0, dtype=tf.int64)
     step = make_train_step(
-        Players(generator, discriminator, *optimizers), get_loss(loss), 0, batches, strategy, average
+        Players(generator, discriminator, *optimizers), get_loss(loss), 0, batches, strategy=strategy, average=average
     )
     dataset = tf.data.Dataset.from_tensors((images, np.zeros(len(images), np.int32)))
     if strategy.num_replicas_in_sync > 1:

@@ -21,6 +21,7 @@ from dcgan_tf.errors import DcganError
 from dcgan_tf.losses import (
     AUGMENT_FAKE,
     AUGMENT_REAL,
+    Batch,
     Draws,
     Players,
     get_loss,
@@ -123,7 +124,7 @@ def test_the_discriminator_sees_real_and_generated_images_only_through_the_augme
     images = tf.random.uniform((4, 28, 28, 1), -1, 1, seed=1)
     blank_score = float(tf.reduce_mean(discriminator(-tf.ones((4, 28, 28, 1)))))  # before the update
     metrics = get_loss(loss, r1).replica_step(
-        Players(generator, discriminator, *optimizers), images, tf.zeros(4, tf.int32), draws, True, tf.reduce_mean
+        Players(generator, discriminator, *optimizers), Batch(images, tf.zeros(4, tf.int32), 4), draws, True
     )
     assert {AUGMENT_REAL, AUGMENT_FAKE} <= set(streams)
     assert float(metrics["d_real"]) == pytest.approx(float(metrics["d_fake"]), abs=1e-6)

@@ -96,3 +96,32 @@ def test_xla_compiled_step_trains_deterministically():
     # step's (Adam's first step moves weights by +-lr either way), but the same seed gives the same run.
     assert xla == pytest.approx(again, abs=1e-6) and differing_share(xla_weights, again_weights) < 1e-3
     assert xla == pytest.approx(plain, abs=0.05)  # the same losses up to those masks
+
+
+@pytest.mark.parametrize("loss", ["bce", "hinge", "wgan-gp"])
+def test_every_objective_trains_under_loss_scaling_as_without_it(loss):
+    """Players.apply scales every objective's gradients by the optimizer's loss scale, which the optimizer
+    divides out again: plain SGD and loss-scaled SGD make the same update. (Had an objective's gradients
+    gone unscaled, the loss-scaled optimizer would have divided them by its 2**15 and barely moved.)"""
+    import tensorflow as tf
+
+    from dcgan_tf.losses import Batch, Draws, Players, get_loss
+    from dcgan_tf.models import build_models, make_discriminator
+
+    images = tf.constant(np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)), tf.float32)
+    batch = Batch(images, tf.zeros(4, tf.int32), 4)
+    draws = Draws(seed=0, step=tf.constant(0, tf.int64), global_batch=4, first=0, local_batch=4)
+    weights = {}
+    for scaled in (False, True):
+        keras.utils.set_random_seed(0)  # the same initial weights both times
+        generator, discriminator = build_models("dcgan", noise_dim=8, seed=0)[0], make_discriminator(0, dropout=0.0)
+        optimizers = [keras.optimizers.SGD(0.1) for _ in range(2)]
+        if scaled:
+            optimizers = [keras.optimizers.LossScaleOptimizer(o) for o in optimizers]
+        for model, optimizer in zip((generator, discriminator), optimizers):
+            optimizer.build(model.trainable_variables)
+        get_loss(loss).replica_step(Players(generator, discriminator, *optimizers), batch, draws, True)
+        weights[scaled] = generator.get_weights() + discriminator.get_weights()
+    assert optimizers[0].scale_loss(1.0) > 1000  # the scaled run did scale
+    for plain, scaled in zip(weights[False], weights[True]):
+        np.testing.assert_allclose(scaled, plain, rtol=1e-4, atol=1e-6)
