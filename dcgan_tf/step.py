@@ -79,7 +79,9 @@ def make_train_step(
         return objective.replica_step(players, batch, draws, update_generator)
 
     # XLA only when asked (--jit-compile): on CPUs it ran at 0.52-0.71x of the oneDNN kernels (see docs/performance.md).
-    @tf.function(jit_compile=jit_compile)
+    # No AutoGraph: every branch in the step is on Python values (schedule, loss, update_generator), and
+    # converting the step's functions took most of its tracing time (benchmarks/startup.py).
+    @tf.function(jit_compile=jit_compile, autograph=False)
     def train_step(images: tf.Tensor, labels: tf.Tensor, update_generator: bool = True) -> dict[str, tf.Tensor]:
         # 1. This batch's learning rates (a decaying --lr-schedule), from the batch counter.
         if learning_rates is not None and learning_rates.schedule != "constant":
