@@ -37,22 +37,27 @@ LOSS_DEFAULTS = {
 }
 LR_SCHEDULES = ("constant", "linear", "cosine")  # implemented in schedules.py
 AUGMENTATIONS = ("translation", "cutout")  # DiffAugment's policies for grayscale digits, in augment.py
-# The training options' values when neither a flag nor the recipe sets them: "off". A run saved before an
-# option existed was trained with it off, so these are also what an older config.json is compared with.
+# The training options' values when neither a flag nor the recipe sets them: "off" (and the card's batch). A
+# run saved before an option existed was trained with it off, so these are also what an older config.json is
+# compared with.
 OPTIONS_OFF: dict[str, Any] = {
+    "batch_size": 256,
     "lr_schedule": "constant",
     "r1": 0.0,
     "spectral_norm": False,
     "augment": "none",
     "ema_half_life": 0.0,
 }
-# Named optimizer settings (`--recipe`). A recipe's values fill the fields left unset on the command line
+# Named training settings (`--recipe`). A recipe's values fill the fields left unset on the command line
 # (explicit flags win) and win over the loss's defaults above; config.json records the recipe and the values.
 RECIPES: dict[str, dict[str, Any]] = {
     # The design card: the TensorFlow DCGAN tutorial's Adam(1e-4) with Keras' default betas.
     "tutorial": {"learning_rate": 1e-4},
     # Radford et al. 2015 (the DCGAN paper): Adam(2e-4, beta_1 0.5). Reaches good digits several times sooner.
     "dcgan-paper": {"learning_rate": 2e-4, "beta1": 0.5, "beta2": 0.999},
+    # dcgan-paper on batches of 64: four times the updates per epoch for the same images/s on a CPU. The winner
+    # of benchmarks/recipe_search.py (docs/recipes.md): at 30 epochs its FID was half of dcgan-paper's.
+    "fast": {"learning_rate": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64},
 }
 STRATEGIES = ("default", "mirrored", "multiworker")
 # Keras dtype policies --precision accepts: weights always float32, compute in the named type; "auto" picks
@@ -163,12 +168,12 @@ class TrainConfig:
         type=float,
         metavar="M",
     )
-    batch_size: int = flag(256, "images per training step", type=int)
+    batch_size: int | None = flag(None, "images per training step (default: the recipe's, else 256)", type=int)
     recipe: str = flag(
         "tutorial",
         "named training settings: tutorial (the TensorFlow tutorial's Adam 1e-4, default betas: the design card) "
-        "or dcgan-paper (Adam 2e-4, beta_1 0.5: good digits several times sooner, and no option of the recipe "
-        "search beat it); flags override its values",
+        "dcgan-paper (Adam 2e-4, beta_1 0.5: good digits several times sooner), or fast (dcgan-paper on "
+        "batches of 64: the recipe search's winner, docs/recipes.md); flags override its values",
         choices=tuple(RECIPES),
     )
     learning_rate: float | None = flag(
@@ -290,6 +295,16 @@ class TrainConfig:
     dry_run: bool = flag(False, "train one batch, print its losses and write nothing (checks the setup)")
 
     def __post_init__(self) -> None:
+        # Resolve now so config.json records the values: explicit flag, else the recipe's, else the loss's.
+        if self.recipe not in RECIPES:
+            raise DcganError(f"unknown --recipe {self.recipe!r}: choose from {', '.join(RECIPES)}")
+        for defaults in (RECIPES[self.recipe], LOSS_DEFAULTS.get(self.loss, {})):
+            for name, default in defaults.items():
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, default)
+        for name, off in OPTIONS_OFF.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, off)
         for name in ("epochs", "batch_size", "noise_dim", "checkpoint_every", "log_every"):
             require_positive(name, getattr(self, name))
         if self.eval_every is not None:
@@ -301,16 +316,6 @@ class TrainConfig:
                     f"--train-size {self.train_size} is smaller than --batch-size {self.batch_size}, so an epoch "
                     "would have no full batch: raise --train-size or lower --batch-size"
                 )
-        # Resolve now so config.json records the values: explicit flag, else the recipe's, else the loss's.
-        if self.recipe not in RECIPES:
-            raise DcganError(f"unknown --recipe {self.recipe!r}: choose from {', '.join(RECIPES)}")
-        for defaults in (RECIPES[self.recipe], LOSS_DEFAULTS.get(self.loss, {})):
-            for name, default in defaults.items():
-                if getattr(self, name) is None:
-                    object.__setattr__(self, name, default)
-        for name, off in OPTIONS_OFF.items():
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, off)
         for name in ("g_learning_rate", "d_learning_rate"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, self.learning_rate)

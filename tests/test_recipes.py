@@ -44,16 +44,26 @@ def test_the_recipes_values_reach_both_optimizers_and_flags_override_them(flags,
     assert (saved["learning_rate"], saved["beta1"], saved["beta2"]) == pytest.approx(expected)
 
 
+def test_the_fast_recipe_is_dcgan_paper_on_batches_of_64_and_a_flag_still_wins():
+    fast, paper = parse_config(["--recipe", "fast"]), parse_config(["--recipe", "dcgan-paper"])
+    assert (fast.batch_size, paper.batch_size, parse_config([]).batch_size) == (64, 256, 256)
+    assert adam_settings(fast) == adam_settings(paper) == [pytest.approx((2e-4, 0.5, 0.999))] * 2
+    assert parse_config(["--recipe", "fast", "--batch-size", "128"]).batch_size == 128
+    assert json.loads(fast.to_json())["batch_size"] == 64  # config.json records what the recipe resolved to
+    with pytest.raises(DcganError, match="--train-size 32 is smaller than --batch-size 64"):
+        TrainConfig(recipe="fast", train_size=32)
+
+
 def test_unknown_recipes_and_bad_time_limits_are_refused():
     with pytest.raises(SystemExit):  # argparse's choices
-        parse_config(["--recipe", "fast"])
-    with pytest.raises(DcganError, match="unknown --recipe 'fast': choose from tutorial, dcgan-paper"):
-        TrainConfig(recipe="fast")
+        parse_config(["--recipe", "quick"])
+    with pytest.raises(DcganError, match="unknown --recipe 'quick': choose from tutorial, dcgan-paper, fast"):
+        TrainConfig(recipe="quick")
     with pytest.raises(DcganError, match="--max-minutes must be a positive number"):
         TrainConfig(max_minutes=0)
     with pytest.raises(DcganError, match="--max-minutes does not work with --strategy multiworker"):
         TrainConfig(max_minutes=5, strategy="multiworker")
-    assert set(RECIPES) == {"tutorial", "dcgan-paper"}
+    assert set(RECIPES) == {"tutorial", "dcgan-paper", "fast"}
 
 
 def test_a_run_records_its_recipe_and_refuses_to_resume_with_another(mnist_path, tmp_path, capsys):
