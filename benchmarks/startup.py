@@ -76,9 +76,7 @@ def worker(args: argparse.Namespace) -> None:
 
     gan.Gan.make_step = make_timed_step
     with tempfile.TemporaryDirectory() as folder:
-        config = TrainConfig(
-            data=args.data, epochs=args.epochs, train_size=args.train_size, checkpoint_dir=folder, log_every=1
-        )
+        config = TrainConfig(data=args.data, epochs=args.epochs, train_size=args.train_size, checkpoint_dir=folder)
         history = training.fit(config)
     seconds["epochs"] = [row["seconds"] for row in history]
     print(json.dumps(seconds))
