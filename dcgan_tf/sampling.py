@@ -140,7 +140,7 @@ def sample_with_labels(
     return generate(generator, latent_noise(len(labels), noise_dim_of(generator), seed), labels), labels
 
 
-def digit_labels(num: int, digit: int | None, num_classes: int = 10) -> np.ndarray:
+def digit_labels(num: int, digit: int | None, num_classes: int) -> np.ndarray:
     """Labels for ``num`` conditional samples: all ``digit``, or with None a row of 0s, of 1s, ..., per class.
 
     With None, ``num`` is rounded up to a multiple of ``num_classes`` so every class gets as many samples.

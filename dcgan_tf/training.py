@@ -71,7 +71,7 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
         if chief and config.checkpoint is not None:
             set_aside_later_checkpoints(run_dir, output_dir, resume)
         _restore(config, gan, store, resume)
-    start = gan.position()[0]
+    start = int(gan.epoch)
     history = read_history(output_dir / HISTORY_FILE, up_to_epoch=start)
     if start >= config.epochs:
         print(f"nothing to do: this run has trained {start} epochs; pass --epochs > {start} to continue")
@@ -118,8 +118,8 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     finally:
         session.dashboard.close()
         if chief:
-            if gan.position()[0] > start:  # this session finished an epoch: one more frame
-                write_gif(output_dir, gan.position()[0])
+            if int(gan.epoch) > start:  # this session finished an epoch: one more frame
+                write_gif(output_dir, int(gan.epoch))
         else:  # a worker's copies were only needed to take part in the collective saves
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return history
