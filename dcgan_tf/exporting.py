@@ -115,7 +115,8 @@ def _verify(generator, loaded, where: Path) -> None:
     from dcgan_tf.sampling import cycled_labels, noise_dim_of
 
     noise = tf.constant(np.random.default_rng(0).standard_normal((4, noise_dim_of(generator)), dtype=np.float32))
-    inputs = model_inputs(generator, noise, cycled_labels(generator, 4))
+    labels = cycled_labels(generator, 4)  # None for an unconditional generator
+    inputs = model_inputs(generator, noise, None if labels is None else tf.constant(labels))
     expected = np.asarray(generator(inputs, training=False))
     got = np.asarray(loaded(inputs, training=False))
     if got.shape != expected.shape or not np.allclose(got, expected, atol=TOLERANCE):
