@@ -406,11 +406,16 @@ class TrainConfig:
         one_rate = {name: saved.get("learning_rate") for name in ("g_learning_rate", "d_learning_rate")}
         saved = {**OPTIONS_OFF, **one_rate, **saved}
         identity = RUN_IDENTITY + (("epochs",) if self.lr_schedule != "constant" else ())  # where the decay ends
-        return [
-            f"{name}={saved[name]!r} (now {getattr(self, name)!r})"
-            for name in identity
-            if name in saved and saved[name] != getattr(self, name) and name not in free
-        ]
+        changed = [name for name in identity if name in saved and saved[name] != getattr(self, name)]
+        if "learning_rate" in changed:  # a per-model rate that only followed it is the same change: name it once
+            changed = [
+                name
+                for name in changed
+                if name not in ("g_learning_rate", "d_learning_rate")
+                or saved[name] != saved["learning_rate"]
+                or getattr(self, name) != self.learning_rate
+            ]
+        return [f"{name}={saved[name]!r} (now {getattr(self, name)!r})" for name in changed if name not in free]
 
 
 def require_positive(name: str, value: int) -> None:

@@ -162,6 +162,10 @@ def test_options_resolve_from_the_recipe_and_older_configs_count_as_off():
     decaying = TrainConfig(learning_rate=3e-4, lr_schedule="linear", epochs=50)
     assert TrainConfig(**older).conflicts_with(older) == []
     assert "epochs=100 (now 50)" in decaying.conflicts_with({**older, "lr_schedule": "linear"})
+    # Another --learning-rate is one change, even though both per-model rates followed it.
+    assert TrainConfig(learning_rate=1e-4).conflicts_with(older) == ["learning_rate=0.0003 (now 0.0001)"]
+    two_rates = TrainConfig(learning_rate=1e-4, d_learning_rate=4e-4).conflicts_with(older)
+    assert two_rates == ["learning_rate=0.0003 (now 0.0001)", "d_learning_rate=0.0003 (now 0.0004)"]
 
 
 def test_all_options_train_resume_exactly_and_sample(mnist_path, tmp_path):
