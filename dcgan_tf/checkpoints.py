@@ -55,6 +55,8 @@ class CheckpointInfo:
 
     @property
     def label(self) -> str:
+        if self.epoch < 0:  # a damaged checkpoint, or one of the TensorFlow tutorial's (which saves no position)
+            return self.name
         where = f"epoch {self.epoch}" + (f" + {self.epoch_batches} batches" if self.epoch_batches else "")
         return f"{self.name} ({where})"
 
@@ -113,6 +115,24 @@ class CheckpointStore:
             raise _mismatch(path, err) from None
         self._current.add(path)
         return missing
+
+
+def is_run_checkpoint(path: str) -> bool:
+    """Whether the checkpoint at ``path`` is this project's: every run saves its position (``epoch``)."""
+    return has_object(path, "epoch")
+
+
+def generator_choices(path: str, which: str | None) -> tuple[str, ...]:
+    """The generators that ``--generator which`` (``ema``, ``raw``, ``both``, or None: the averaged one where the
+    checkpoint has one) names in the checkpoint at ``path``; `DcganError` where it has no such generator."""
+    if not is_run_checkpoint(path):  # the TensorFlow tutorial's: only the trained generator
+        from dcgan_tf.tutorial import check_no_average, read_tutorial
+
+        check_no_average(read_tutorial(path).name, which)
+        return ("raw",)
+    if which is None:
+        return ("ema",)  # a checkpoint saved before averaging existed gives the raw one for it (load_generator)
+    return GENERATORS if which == "both" else (which,)
 
 
 def has_object(path: str, name: str) -> bool:
@@ -200,7 +220,7 @@ def find_checkpoint(directory: str | Path, checkpoint: str | None = None) -> Che
     older = [info for info in infos if info.name != chosen.name]
     intact = next((info for info in reversed(older) if damage(info.path) is None), None)
     fix = (
-        f"use the newest intact one with --checkpoint {intact.name} (epoch {intact.epoch})"
+        f"use the newest intact one with --checkpoint {intact.label}"
         if intact
         else "no other checkpoint there is intact; restore the files from a backup or start again with --fresh"
     )
@@ -242,17 +262,24 @@ def write_best(directory: str | Path, record: dict[str, Any]) -> None:
     write_text(Path(directory) / BEST_FILE, json.dumps(record, indent=2) + "\n")
 
 
-def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, which: str = "ema") -> keras.Model:
-    """A ready generator restored from a training run's folder (the latest checkpoint by default).
+def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, which: str | None = None) -> keras.Model:
+    """A ready generator restored from a training run's folder (the latest checkpoint by default), or from a
+    folder of the TensorFlow tutorial's checkpoints (see `tutorial`).
 
-    ``which``: ``ema`` (default) the averaged generator, ``raw`` the trained one (see `averaging`); a
-    checkpoint saved before averaging existed holds only the raw one, which ``ema`` then gives.
+    ``which``: ``ema`` the averaged generator, ``raw`` the trained one (see `averaging`), None (default) the
+    averaged one where the checkpoint has one, else the raw one. A checkpoint saved before averaging existed
+    holds only the raw one, which ``ema`` then gives; the tutorial's has none either, and ``ema`` is refused.
     ``checkpoint`` may be ``best``. The architecture (model name, noise dimension) comes from the
     run's ``config.json``, so callers never repeat training flags. ``model.inputs[0].shape[-1]`` is the
     noise dimension; a conditional generator takes ``[noise, label]``.
     """
-    check_generator_choice(which)
+    if which is not None:
+        check_generator_choice(which)
     info = find_checkpoint(checkpoint_dir, checkpoint)
+    if not is_run_checkpoint(info.path):  # no config.json to expect: the tutorial's checkpoint, or one line why not
+        from dcgan_tf.tutorial import tutorial_generator
+
+        return tutorial_generator(info.path, which)
     saved = read_saved_config(checkpoint_dir)
     config_path = Path(checkpoint_dir) / CONFIG_FILE
     if saved is None:
@@ -266,7 +293,7 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, wh
         raise DcganError(
             f"{config_path} has no valid noise_dim: restore the config.json of that training run"
         ) from None
-    key = "generator_ema" if which == "ema" and has_object(info.path, "generator_ema") else "generator"
+    key = "generator_ema" if which != "raw" and has_object(info.path, "generator_ema") else "generator"
     num_classes = DATASETS.get(saved.get("dataset", "mnist"), DATASETS["mnist"]).num_classes  # a conditional's labels
     generator, _ = _restore_generator(info.path, key, model, noise_dim, num_classes)
     if isinstance(generator, str):

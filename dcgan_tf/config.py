@@ -120,10 +120,13 @@ def checkpoint_flag() -> Any:
 
 def generator_flag(choices: tuple[str, ...] = GENERATORS) -> Any:
     """The ``--generator`` field: which of a checkpoint's generators a tool uses."""
+    # None, not "ema": a checkpoint without an averaged generator (the TensorFlow tutorial's) then uses its raw
+    # one without a word, where an explicit --generator ema is refused.
     return flag(
-        "ema",
+        None,
         "ema: the averaged generator (smoother, usually better digits); raw: the trained weights"
-        + ("; both: report each" if "both" in choices else ""),
+        + ("; both: report each" if "both" in choices else "")
+        + " (default: ema where the checkpoint has one, else raw)",
         choices=choices,
     )
 

@@ -27,7 +27,7 @@ class EvaluateConfig:
         "training_checkpoints", "the training run's folder (its --checkpoint-dir)", metavar="DIR"
     )
     checkpoint: str | None = checkpoint_flag()
-    generator: str = generator_flag((*GENERATORS, "both"))
+    generator: str | None = generator_flag((*GENERATORS, "both"))
     all_checkpoints: bool = flag(False, "evaluate every checkpoint in the folder and plot the metrics against epoch")
     num_samples: int = flag(
         DEFAULT_SAMPLES, "generated digits per checkpoint (and real digits for the floor)", type=int, metavar="N"

@@ -28,10 +28,10 @@ from matplotlib.figure import Figure
 
 from dcgan_tf import metrics
 from dcgan_tf.checkpoints import (
-    GENERATORS,
     CheckpointInfo,
     damage,
     find_checkpoint,
+    generator_choices,
     list_checkpoints,
     load_generator,
 )
@@ -41,6 +41,7 @@ from dcgan_tf.errors import DcganError
 from dcgan_tf.evaluator import Evaluator, Recipe, cache_key, load_or_train_evaluator
 from dcgan_tf.files import ensure_writable, write_text
 from dcgan_tf.sampling import cycled_labels, generate, noise_dim_of
+from dcgan_tf.tutorial import trained_steps
 from dcgan_tf.visualize import save_figure, style_epoch_axes
 
 DEFAULT_SAMPLES = 10_000
@@ -310,6 +311,8 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
     """Everything ``python -m dcgan_tf.evaluate`` does for an `EvaluateConfig`; returns the JSON records."""
     checkpoint_dir = Path(config.checkpoint_dir)
     chosen = _chosen_checkpoints(checkpoint_dir, config.checkpoint, config.all_checkpoints)
+    # Which generators each checkpoint has (a tutorial's has no averaged one), checked before the slow part.
+    generators = {info.name: generator_choices(info.path, config.generator) for info in chosen}
     # Fail on unwritable outputs now, not after minutes of evaluation.
     json_path = Path(config.json) if config.json else None
     if json_path is not None:
@@ -338,17 +341,19 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
     floor = evaluate_real(mnist, reference, config.num_samples, config.seed)
     rows = [(f"real training {dataset.item}s ({floor.num_samples:,})", "-", floor)]
     records = []
-    generators = GENERATORS if config.generator == "both" else (config.generator,)
     for info in chosen:
-        for which in generators:
+        for which in generators[info.name]:
             print(
                 f"evaluating {info.label}, {GENERATOR_NAMES[which]}, on {config.num_samples:,} samples...", flush=True
             )
             generator = load_generator(checkpoint_dir, info.name, which)
             scores = evaluate_generator(generator, reference, config.num_samples, config.seed)
             where = str(info.epoch) + (f" + {info.epoch_batches} batches" if info.epoch_batches else "")
+            where = where if info.epoch >= 0 else "-"  # the tutorial's checkpoints save no position
             rows.append((f"{info.name} ({GENERATOR_NAMES[which]})", where, scores))
-            records.append(scores.record(info.name, info.epoch, which, info.number))
+            # The tutorial's checkpoints are numbered by saves, not batches: its optimizer counted those.
+            batches = info.number if info.epoch >= 0 else trained_steps(info.path)
+            records.append(scores.record(info.name, info.epoch if info.epoch >= 0 else None, which, batches))
 
     print(
         f"\n{config.num_samples:,} generated {dataset.item}s vs the {len(mnist.x_test):,} test {dataset.item}s "
@@ -367,6 +372,8 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
         batches_per_epoch = steps_per_epoch(saved.get("train_size") or len(mnist.x_train), saved.get("batch_size", 256))
         points: dict[str, dict[str, float]] = {}
         for record, (_, _, scores) in zip(records, rows[1:]):
+            if record["batches"] is None:  # a tutorial's checkpoint without its optimizers: no position to plot
+                continue
             prefix = "raw_" if record["generator"] == "raw" and config.generator == "both" else ""
             position = {"epoch": record["batches"] / max(batches_per_epoch, 1)}
             points.setdefault(record["checkpoint"], position).update(

@@ -26,7 +26,7 @@ class ExportConfig:
 
     checkpoint_dir: str = flag("training_checkpoints", "folder of the training run", metavar="DIR")
     checkpoint: str | None = checkpoint_flag()
-    generator: str = generator_flag()
+    generator: str | None = generator_flag()
     out: str = flag("generator.keras", "FILE.keras or DIR/ (SavedModel)", metavar="PATH")
     overwrite: bool = flag(False, "replace an existing export at --out (otherwise refuse)")
 
@@ -36,10 +36,13 @@ class ExportConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv, ExportConfig, description=DESCRIPTION)
+    from dcgan_tf.checkpoints import find_checkpoint, generator_choices
     from dcgan_tf.exporting import export_generator
 
-    path = export_generator(config.checkpoint_dir, config.out, config.checkpoint, config.overwrite, config.generator)
-    print(f"exported the {GENERATOR_NAMES[config.generator]} generator to {path}")
+    # The generator the default means here (a tutorial's checkpoint has only the raw one), named in the message.
+    [which] = generator_choices(find_checkpoint(config.checkpoint_dir, config.checkpoint).path, config.generator)
+    path = export_generator(config.checkpoint_dir, config.out, config.checkpoint, config.overwrite, which)
+    print(f"exported the {GENERATOR_NAMES[which]} generator to {path}")
     return 0
 
 

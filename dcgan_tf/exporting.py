@@ -54,9 +54,10 @@ def export_generator(
     out: str | Path,
     checkpoint: str | None = None,
     overwrite: bool = False,
-    which: str = "ema",
+    which: str | None = None,
 ) -> Path:
-    """Restore a run's generator (``which``: ``ema`` or ``raw``) and export it to ``out`` as its name asks."""
+    """Restore a run's generator (``which``: ``ema``, ``raw`` or None, see `load_generator`) and export it to
+    ``out`` as its name asks."""
     from dcgan_tf.checkpoints import load_generator
 
     kind = export_kind(out)

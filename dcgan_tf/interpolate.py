@@ -26,7 +26,7 @@ class InterpolateConfig:
 
     checkpoint_dir: str = flag("training_checkpoints", "folder of the training run", metavar="DIR")
     checkpoint: str | None = checkpoint_flag()
-    generator: str = generator_flag()
+    generator: str | None = generator_flag()
     walks: int = flag(8, "how many walks (rows of the grid)", type=int, metavar="W")
     steps: int = flag(10, "digits per walk, both endpoints included", type=int, metavar="S")
     method: str = flag(

@@ -25,7 +25,7 @@ class SampleConfig:
 
     checkpoint_dir: str = flag("training_checkpoints", "folder of the training run", metavar="DIR")
     checkpoint: str | None = checkpoint_flag()
-    generator: str = generator_flag()
+    generator: str | None = generator_flag()
     num: int = flag(16, "how many digits to generate", type=int, metavar="N")
     seed: int = flag(0, "seed of the noise (same seed, same digits)", type=int)
     out: str = flag("samples.png", "FILE.png, FILE.npz or DIR/", metavar="PATH")

@@ -233,11 +233,12 @@ def sample_checkpoint(
     num: int = 16,
     seed: int = 0,
     checkpoint: str | None = None,
-    which: str = "ema",
+    which: str | None = None,
     digit: int | None = None,
 ) -> list[Path]:
-    """Restore a run's generator (``which``: ``ema`` or ``raw``), generate ``num`` digits from ``seed``
-    (a conditional model: all ``digit``, or with None ten rows, one per digit) and write them to ``out``."""
+    """Restore a run's generator (``which``: ``ema``, ``raw`` or None, see `load_generator`), generate ``num``
+    digits from ``seed`` (a conditional model: all ``digit``, or with None ten rows, one per digit) and write
+    them to ``out``."""
     from dcgan_tf.checkpoints import load_generator
 
     require_positive("num", num)
@@ -362,11 +363,11 @@ def interpolate_checkpoint(
     method: str = "slerp",
     checkpoint: str | None = None,
     gif: str | Path | None = None,
-    which: str = "ema",
+    which: str | None = None,
     digit: int | None = None,
 ) -> list[Path]:
-    """Restore a run's generator (``which``: ``ema`` or ``raw``) and write its latent walks as ``out``
-    (PNG grid) and a GIF."""
+    """Restore a run's generator (``which``: ``ema``, ``raw`` or None, see `load_generator`) and write its latent
+    walks as ``out`` (PNG grid) and a GIF."""
     from dcgan_tf.checkpoints import load_generator
 
     check_walk_out(out)
