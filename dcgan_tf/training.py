@@ -35,11 +35,13 @@ from dcgan_tf.runs import (
     set_aside_later_checkpoints,
     worker_folders,
 )
+from dcgan_tf.tutorial import continue_tutorial
 
 
 def fit(config: TrainConfig) -> list[dict[str, float]]:
     """Train (or resume training) as ``config`` says; returns the history, one dict per epoch."""
     config = _resolve_precision(config)
+    config, tutorial_start = continue_tutorial(config)  # a folder of the TensorFlow tutorial's: into its subfolder
     print("dcgan_tf training with:\n" + config.describe(), flush=True)
     # The strategy first: multi-worker collectives must be set up before TensorFlow runs any op.
     strategy = None if config.dry_run else make_strategy(config.strategy)
@@ -71,6 +73,8 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
         if chief and config.checkpoint is not None:
             set_aside_later_checkpoints(run_dir, output_dir, resume)
         _restore(config, gan, store, resume)
+    elif tutorial_start is not None:
+        tutorial_start.restore(gan, len(images))
     start = int(gan.epoch)
     history = read_history(output_dir / HISTORY_FILE, up_to_epoch=start)
     if start >= config.epochs:
