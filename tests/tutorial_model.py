@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -63,7 +64,9 @@ def tutorial_models(keras):
         model.add(layers.Dense(1))
         return model
 
-    return make_generator_model(), make_discriminator_model()
+    with warnings.catch_warnings():  # Keras 3 advises keras.Input over input_shape, which the tutorial passes
+        warnings.filterwarnings("ignore", "Do not pass an `input_shape`", UserWarning)
+        return make_generator_model(), make_discriminator_model()
 
 
 def write_tutorial_run(keras, digits: np.ndarray, checkpoint_dir: str, expected_path: str) -> dict[str, np.ndarray]:
