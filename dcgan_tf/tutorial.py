@@ -357,11 +357,13 @@ def trained_steps(path: str) -> int | None:
 
 
 def is_tutorial_folder(folder: Path) -> bool:
-    """Whether ``folder`` holds checkpoints but neither a ``config.json`` nor a checkpoint of this project (whose
-    position, ``epoch``, every run saves): the tutorial's folder, or one `read_tutorial` will name."""
+    """Whether ``folder`` holds checkpoints, none of them this project's (whose position, ``epoch``, every run
+    saves): the tutorial's folder, or one `read_tutorial` will name. The checkpoints decide, not a ``config.json``:
+    one copied into a tutorial's folder (as this project once advised) must not make it a run to resume, whose
+    branching (``--checkpoint``) would move the tutorial's later checkpoints aside."""
     from dcgan_tf.checkpoints import list_checkpoints
 
-    if not folder.is_dir() or read_saved_config(folder) is not None:
+    if not folder.is_dir():
         return False
     infos = list_checkpoints(folder)
     return bool(infos) and not any(_readable_run_checkpoint(info.path) for info in infos)

@@ -132,6 +132,12 @@ def test_train_continues_the_tutorial_run_in_a_subfolder(tutorial_run, mnist_pat
             np.testing.assert_array_equal(optimizer._velocities[i].numpy(), expected[f"{name}_v{i}"])
     assert (gan.batches_trained, *gan.position()[:2]) == (3, 3, 0)  # 3 steps of one batch an epoch: epoch 3 done
     del gan
+    # A config.json copied into the tutorial's folder (as this project once advised) does not make it a run to
+    # resume, whose branch (--checkpoint) would move the tutorial's ckpt-2 aside: its checkpoints decide.
+    (run / "config.json").write_text(config.to_json())
+    config, start = continue_tutorial(TrainConfig(**flags, checkpoint="ckpt-1"))
+    assert config.checkpoint_dir == str(run / CONTINUED) and start.checkpoint.name == "ckpt-1"
+    (run / "config.json").unlink()
     if "tf_keras" not in str(folder):  # the same restore; one real continuation (below) keeps the suite small
         assert snapshot(run) == before
         return
