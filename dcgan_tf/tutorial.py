@@ -141,7 +141,7 @@ class TutorialCheckpoint:
         """(variable of ``generator``, key) for every weight; `DcganError` unless they pair up exactly."""
         pairs = _pair(generator, self.generator, self.shapes)
         if isinstance(pairs, str):
-            raise DcganError(f"{self.path}: its generator {pairs}; {EXPECTED}")
+            raise DcganError(f"{self.path}: its generator: {pairs}; {EXPECTED}")
         return pairs
 
     def restore_generator(self, generator: keras.Model) -> None:
@@ -233,7 +233,7 @@ def _pair(
     """
     layers = [layer for layer in model.layers if layer.weights]
     if len(saved) != len(layers):
-        return f"has {len(saved)} layers with weights where the tutorial's has {len(layers)}"
+        return f"{len(saved)} layers with weights where the tutorial's has {len(layers)}"
     pairs = []
     for number, (layer, variables) in enumerate(zip(layers, saved), start=1):
         weights = {weight.name: weight for weight in layer.weights}
@@ -294,7 +294,7 @@ class TutorialStart:
         pairs = checkpoint.generator_weights(gan.generator)
         discriminator = _pair(gan.discriminator, checkpoint.discriminator, checkpoint.shapes)
         if isinstance(discriminator, str):
-            raise DcganError(f"{checkpoint.path}: its discriminator {discriminator}; {EXPECTED}")
+            raise DcganError(f"{checkpoint.path}: its discriminator: {discriminator}; {EXPECTED}")
         pairs += discriminator
         for name, optimizer, model in (
             ("generator_optimizer", gan.generator_optimizer, gan.generator),
@@ -437,6 +437,8 @@ def _card_recipe(config: TrainConfig, checkpoint: TutorialCheckpoint) -> TrainCo
         for name in RECIPE_FIELDS
         if getattr(config, name) != getattr(card, name)
     ]
+    if config.recipe != card.recipe:  # the recipe set the rest: naming it is enough
+        changed = [f"--recipe {config.recipe}"]
     if changed:
         raise DcganError(
             f"{checkpoint.name} is the TensorFlow tutorial's, which continues with its own recipe only "
