@@ -358,24 +358,32 @@ def trained_steps(path: str) -> int | None:
 
 def is_tutorial_folder(folder: Path) -> bool:
     """Whether ``folder`` holds checkpoints, none of them this project's (whose position, ``epoch``, every run
-    saves): the tutorial's folder, or one `read_tutorial` will name. The checkpoints decide, not a ``config.json``:
-    one copied into a tutorial's folder (as this project once advised) must not make it a run to resume, whose
-    branching (``--checkpoint``) would move the tutorial's later checkpoints aside."""
+    saves): the tutorial's folder, or one `read_tutorial` will name.
+
+    The checkpoints decide, not a ``config.json``: one copied into a tutorial's folder (as this project once
+    advised) must not make it a run to resume, whose branching (``--checkpoint``) would move the tutorial's later
+    checkpoints aside. Only where no checkpoint's index can be read does a ``config.json`` say it is a run (whose
+    damage `runs` reports, and ``--fresh`` sets aside).
+    """
     from dcgan_tf.checkpoints import list_checkpoints
 
     if not folder.is_dir():
         return False
-    infos = list_checkpoints(folder)
-    return bool(infos) and not any(_readable_run_checkpoint(info.path) for info in infos)
+    kinds = [_run_checkpoint_or_none(info.path) for info in list_checkpoints(folder)]
+    readable = [kind for kind in kinds if kind is not None]
+    if readable:
+        return not any(readable)
+    return bool(kinds) and read_saved_config(folder) is None
 
 
-def _readable_run_checkpoint(path: str) -> bool:
+def _run_checkpoint_or_none(path: str) -> bool | None:
+    """Whether the checkpoint at ``path`` is this project's; None where its index cannot be read."""
     from dcgan_tf.checkpoints import is_run_checkpoint
 
     try:
         return is_run_checkpoint(path)
-    except (tf.errors.OpError, ValueError, IndexError):  # an unreadable index: find_checkpoint names it
-        return False
+    except (tf.errors.OpError, ValueError, IndexError):  # find_checkpoint names the damage when it is asked for
+        return None
 
 
 def continue_tutorial(config: TrainConfig) -> tuple[TrainConfig, TutorialStart | None]:

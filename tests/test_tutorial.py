@@ -101,6 +101,9 @@ def test_every_tool_uses_the_tutorial_folder_as_is(tutorial_run, small_data, eva
     # Asking for the averaged generator it does not have: one line each, before any slow work.
     assert_one_line_error(_run(sample, ["--checkpoint-dir", folder, "--generator", "ema"], capsys), "no averaged")
     assert_one_line_error(_run(evaluate, [*flags, "--generator", "both"], capsys), "no averaged generator")
+    # Continuing it takes the card's recipe, as the tutorial trained it.
+    refused = _run(train, ["--checkpoint-dir", folder, "--data", small_data, "--recipe", "fast"], capsys)
+    assert_one_line_error(refused, "ckpt-2 is the TensorFlow tutorial's", "drop --recipe fast")
     assert snapshot(folder) == before
 
 
