@@ -334,11 +334,16 @@ def _optimizer_pairs(
             f"{checkpoint.path}: its {name} holds moments of {len(saved.momentums)} variables where the tutorial's "
             f"has {len(trainable)}; {EXPECTED}"
         )
-    # Keras 3's Adam keeps the moments in these lists, in the order of the variables it was built for.
+    # Keras 3's Adam keeps the moments in these lists, in the order of the variables it was built for
+    # (`gan.build_gan` builds it on the model's trainable variables); not public API, so checked.
+    momentums, velocities = getattr(optimizer, "_momentums", None), getattr(optimizer, "_velocities", None)
+    if momentums is None or velocities is None or not len(momentums) == len(velocities) == len(trainable):
+        raise DcganError(
+            f"this Keras {keras.__version__} keeps Adam's moments where this project does not look, so "
+            f"{checkpoint.name} cannot be continued: sample from it, or train with the Keras of requirements.txt"
+        )
     pairs = [(optimizer.iterations, saved.iterations)]
-    for variable, momentum, velocity, m, v in zip(
-        trainable, optimizer._momentums, optimizer._velocities, saved.momentums, saved.velocities
-    ):
+    for variable, momentum, velocity, m, v in zip(trainable, momentums, velocities, saved.momentums, saved.velocities):
         for key in (m, v):
             if checkpoint.shapes[key] != tuple(variable.shape):
                 raise DcganError(
