@@ -195,7 +195,7 @@ def test_checkpoints_are_found_by_name_whatever_the_state_file_says(trained_run,
 def test_nan_losses_stop_with_an_error_and_save_nothing(mnist_path, tmp_path):
     argv = [f"--data={mnist_path}", "--train-size=256", "--batch-size=64", "--learning-rate=1e30"]
     result = run_cli("dcgan_tf.train", *argv, f"--checkpoint-dir={tmp_path / 'nan'}")
-    assert_one_line_error(result, "NaN", "no checkpoint was saved yet", "smaller learning rate, --learning-rate 1e+29")
+    assert_one_line_error(result, "NaN", "no checkpoint was saved yet", "smaller learning rates, --learning-rate 1e+29")
     assert list_checkpoints(tmp_path / "nan") == [] and not (tmp_path / "nan" / "config.json").exists()
 
 
