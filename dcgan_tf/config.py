@@ -320,7 +320,8 @@ class TrainConfig:
         "float32",
         "compute type (weights stay float32): mixed_bfloat16 (CPUs with AMX, where it measured 1.7x float32's speed, "
         "and Ampere or newer GPUs; no loss scaling needed), mixed_float16 (GPUs with tensor cores; with loss "
-        "scaling), or auto (the one known fast on this machine, printed at start)",
+        "scaling), or auto (the one known or measured fastest on this machine, decided at the run's first start, "
+        "printed, and kept by every resume)",
         choices=PRECISIONS,
     )
     mixed_precision: bool = flag(False, "shorthand for --precision mixed_float16")

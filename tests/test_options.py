@@ -3,6 +3,7 @@ the averaging half-life, and the conditional-BatchNorm generator; each trains, r
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import sys
@@ -330,7 +331,7 @@ def test_a_half_life_average_resumes_mid_epoch_exactly(mnist_path, tmp_path, mon
         return counted
 
     monkeypatch.setattr(Gan, "make_step", stopping_step)
-    monkeypatch.setattr(training, "stop_requests", lambda: __import__("contextlib").nullcontext(requests))
+    monkeypatch.setattr(training, "stop_requests", lambda: contextlib.nullcontext(requests))
     resumed = tmp_path / "resumed"
     with pytest.raises(DcganError, match="batch 5/16"):
         fit(TrainConfig(**tiny_flags(mnist_path, resumed, **flags)))
