@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import os
 
-# Quiet TensorFlow's C++ start-up chatter (CUDA probing on machines without a GPU, CPU feature
-# notes) unless the user set the level; this has to happen before TensorFlow is first imported.
-# Python-level errors are unaffected.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# TensorFlow's C++ log off (Grappler logs a harmless "remapper failed" error on every run), unless the user set
+# the level or DCGAN_TF_VERBOSE=1; `startup` also hides the lines logged while TensorFlow loads, before this
+# level applies. This has to happen before TensorFlow is first imported. A real failure still raises a Python
+# error, which is unaffected.
+if os.environ.get("DCGAN_TF_VERBOSE", "").strip() != "1":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # oneDNN's CPU kernels train these models faster than TensorFlow's own (benchmarks/train_speed.py), but
 # TensorFlow turns them on by default only on x86 CPUs with AVX-512 VNNI/BF16 or AMX. Same maths, but
 # float round-off may differ; TF_ENABLE_ONEDNN_OPTS=0 turns them off. Like the line above, this only

@@ -28,11 +28,15 @@ from dcgan_tf.models import MODELS, NUM_CLASSES, build_generator, model_spec
 CHECKPOINT_NAME = "ckpt"
 BEST_FILE = "best.json"  # which checkpoint scored the best FID so far (written by --eval-every runs)
 BEST = "best"  # the --checkpoint value that means "the one best.json names"
-# Checkpoint objects that runs of earlier versions did not save; a restore without them leaves them as built.
-OPTIONAL_OBJECTS = ("generator_ema", "recipe")
+# Checkpoint objects that runs of earlier versions did not save; a restore without them leaves them as built
+# (training.py then derives them: the batch counter from the optimizer's, the average from the generator).
+# The first version (2026-11-22) saved neither of the first two; `batches` arrived on 2026-12-01.
+OPTIONAL_OBJECTS = ("generator_ema", "recipe", "batches")
+# Checkpoint objects saved under another name by earlier versions: new name -> old name.
+RENAMED = {"epoch_batches": "step"}
 # Variables, as tf.train.Checkpoint stores them (name -> key in the checkpoint file).
 _EPOCH_KEY = "epoch/.ATTRIBUTES/VARIABLE_VALUE"
-_STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
+_EPOCH_BATCHES_KEYS = tuple(f"{name}/.ATTRIBUTES/VARIABLE_VALUE" for name in ("epoch_batches", "step"))
 _RECIPE_KEY = "recipe/.ATTRIBUTES/VARIABLE_VALUE"
 # What reading a damaged checkpoint raises: a failed checksum is an OpError (DataLossError), a
 # truncated file an IndexError ("Read less bytes than requested").
@@ -103,10 +107,13 @@ class CheckpointStore:
 
         Returns the `OPTIONAL_OBJECTS` the checkpoint does not hold (left as they were built).
         """
-        missing = [name for name in OPTIONAL_OBJECTS if name in self.objects and not has_object(path, name)]
+        saved = saved_objects(path)
+        missing = [name for name in OPTIONAL_OBJECTS if name in self.objects and name not in saved]
+        # Each object under the name this checkpoint saved it as (an older version's, where it was renamed).
+        names = {name: RENAMED[name] if name in RENAMED and name not in saved else name for name in self.objects}
         checkpoint = (
-            tf.train.Checkpoint(**{k: v for k, v in self.objects.items() if k not in missing})
-            if missing
+            tf.train.Checkpoint(**{names[k]: v for k, v in self.objects.items() if k not in missing})
+            if missing or names != {name: name for name in self.objects}
             else self.checkpoint
         )
         try:
@@ -115,6 +122,11 @@ class CheckpointStore:
             raise _mismatch(path, err) from None
         self._current.add(path)
         return missing
+
+
+def saved_objects(path: str) -> set[str]:
+    """The names of the objects the checkpoint at ``path`` holds (reads only its index)."""
+    return {key.split("/")[0] for key, _ in tf.train.list_variables(path)}
 
 
 def is_run_checkpoint(path: str) -> bool:
@@ -136,8 +148,8 @@ def generator_choices(path: str, which: str | None) -> tuple[str, ...]:
 
 
 def has_object(path: str, name: str) -> bool:
-    """Whether the checkpoint at ``path`` holds the object saved as ``name`` (reads only its index)."""
-    return any(key.split("/")[0] == name for key, _ in tf.train.list_variables(path))
+    """Whether the checkpoint at ``path`` holds the object saved as ``name``."""
+    return name in saved_objects(path)
 
 
 def _first_line(err: Exception) -> str:
@@ -157,7 +169,7 @@ def list_checkpoints(directory: str | Path) -> list[CheckpointInfo]:
     The folder's own files are the truth, not the paths in TensorFlow's ``checkpoint`` state file: those
     may be relative to another working folder, or point to where a moved or copied run used to be.
     A checkpoint whose position cannot be read (a file missing, truncated or altered) is listed with epoch
-    and step -1: it is damaged, and `find_checkpoint` says so when it is asked for.
+    and epoch_batches -1: it is damaged, and `find_checkpoint` says so when it is asked for.
     """
     directory = Path(directory)
     numbers = set()
@@ -170,10 +182,11 @@ def list_checkpoints(directory: str | Path) -> list[CheckpointInfo]:
         path = str(directory / f"{CHECKPOINT_NAME}-{number}")
         try:
             reader = tf.train.load_checkpoint(path)
-            epoch, step = int(reader.get_tensor(_EPOCH_KEY)), int(reader.get_tensor(_STEP_KEY))
+            key = next((key for key in _EPOCH_BATCHES_KEYS if reader.has_tensor(key)), _EPOCH_BATCHES_KEYS[0])
+            epoch, epoch_batches = int(reader.get_tensor(_EPOCH_KEY)), int(reader.get_tensor(key))
         except _READ_ERRORS:
-            epoch = step = -1
-        infos.append(CheckpointInfo(path=path, name=Path(path).name, epoch=epoch, epoch_batches=step))
+            epoch = epoch_batches = -1
+        infos.append(CheckpointInfo(path=path, name=Path(path).name, epoch=epoch, epoch_batches=epoch_batches))
     return infos
 
 

@@ -2,7 +2,7 @@
 
 Every field is a command-line flag (``noise_dim`` -> ``--noise-dim``) and every flag is a field, so
 `config.json` beside the checkpoints records a run completely. This module imports no TensorFlow
-(only NumPy, through `data`), so ``--help`` and flag errors are instant.
+(only NumPy, through `data`) until the flags are valid, so ``--help`` and flag errors are instant.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from dcgan_tf.data import DATASETS as DATASET_INFO
 from dcgan_tf.errors import DcganError
 from dcgan_tf.precision import POLICIES, Precision
+from dcgan_tf.startup import import_tensorflow
 
 CONFIG_FILE = "config.json"
 
@@ -83,7 +84,7 @@ RUN_IDENTITY = (
     "learning_rate",
     "g_learning_rate",
     "d_learning_rate",
-    "lr_schedule",  # with a decaying schedule, --epochs too (the schedule ends there)
+    "lr_schedule",
     "r1",
     "spectral_norm",  # adds the power iteration's vectors to the checkpoint
     "augment",
@@ -95,9 +96,33 @@ RUN_IDENTITY = (
     "critic_steps",  # the generator's update schedule
     "precision",  # mixed_float16 adds loss-scale state to the optimizers' checkpoint
 )
-
+# Fields that are part of the identity only where they change what is trained (`TrainConfig.identity`), and
+# free to change elsewhere.
+IDENTITY_WHERE = {
+    "epochs": "with a decaying --lr-schedule, which ends at --epochs",
+    "ema_decay": "unless --ema-half-life replaces it",
+}
 # What a branch (resuming from an older checkpoint with --checkpoint) may change of the identity above.
 BRANCH_MAY_CHANGE = ("learning_rate", "g_learning_rate", "d_learning_rate")
+# Fields a resume may change freely, and why none of them changes what a batch computes. Every field of
+# TrainConfig is in exactly one of RUN_IDENTITY, IDENTITY_WHERE and FREE_TO_CHANGE (tests/test_config.py).
+FREE_TO_CHANGE = {
+    "data": "where the dataset file is (--dataset and --train-size say which images)",
+    "max_minutes": "when the run stops",
+    "checkpoint_dir": "where the run folder is (it may be moved)",
+    "checkpoint": "which checkpoint to resume from (an older one starts a branch)",
+    "checkpoint_every": "how often checkpoints are kept",
+    "output_dir": "where the pictures and history go",
+    "logdir": "where TensorBoard's files go",
+    "log_every": "how often the losses are read back",
+    "eval_every": "how often quality is measured",
+    "evaluator_dir": "where evaluator networks are cached",
+    "strategy": "which devices compute the same global batch",
+    "mixed_precision": "a shorthand, recorded as --precision (which is identity)",
+    "jit_compile": "how the same step is compiled",
+    "fresh": "starts a new run instead of resuming",
+    "dry_run": "trains nothing",
+}
 
 # Which of a checkpoint's generators the tools use: the averaged weights (default) or the trained ones.
 GENERATORS = ("ema", "raw")
@@ -153,17 +178,23 @@ class TrainConfig:
     )
     loss: str = flag(
         "bce",
-        "GAN loss: bce (from-logits binary cross-entropy) or wgan-gp (Wasserstein loss with gradient penalty)",
+        "GAN loss: bce (from-logits binary cross-entropy), hinge (the hinge loss of SAGAN and BigGAN) or wgan-gp "
+        "(Wasserstein loss with gradient penalty)",
         choices=LOSSES,
     )
     critic_steps: int | None = flag(
         None,
-        "discriminator (critic) updates per generator update; each takes its own batch (default: 1 for bce, "
-        "5 for wgan-gp)",
+        "discriminator (critic) updates per generator update; each takes its own batch (default: 1 for bce and "
+        "hinge, 5 for wgan-gp)",
         type=int,
         metavar="N",
     )
-    epochs: int = flag(100, "total epochs; a larger value continues a finished run", type=int)
+    epochs: int = flag(
+        100,
+        "total epochs; a larger value continues a finished run (not with a decaying --lr-schedule, which ends at "
+        "--epochs)",
+        type=int,
+    )
     max_minutes: float | None = flag(
         None,
         "stop (with a checkpoint) after the first epoch that brings the run's training time, resumed parts "
@@ -183,10 +214,14 @@ class TrainConfig:
         None, "Adam learning rate of both models (default: the recipe's, 1e-4 for tutorial)", type=float
     )
     beta1: float | None = flag(
-        None, "Adam beta_1 of both models (default: the recipe's, else 0.9 for bce, 0 for wgan-gp)", type=float
+        None,
+        "Adam beta_1 of both models (default: the recipe's, else 0.9 for bce and hinge, 0 for wgan-gp)",
+        type=float,
     )
     beta2: float | None = flag(
-        None, "Adam beta_2 of both models (default: the recipe's, else 0.999 for bce, 0.9 for wgan-gp)", type=float
+        None,
+        "Adam beta_2 of both models (default: the recipe's, else 0.999 for bce and hinge, 0.9 for wgan-gp)",
+        type=float,
     )
     g_learning_rate: float | None = flag(
         None, "the generator's Adam learning rate (default: --learning-rate)", type=float, metavar="LR"
@@ -234,8 +269,8 @@ class TrainConfig:
     )
     ema_half_life: float | None = flag(
         None,
-        "the averaged generator's window as a half-life in training images, ramped up to over the first 5%% of the "
-        "images trained (StyleGAN2-ADA's rule); replaces --ema-decay when > 0 (default: the recipe's, else 0: off)",
+        "the averaged generator's window as a half-life in training images, but never more than 5%% of the images "
+        "trained so far (StyleGAN2-ADA's ramp-up); replaces --ema-decay when > 0 (default: the recipe's, else 0: off)",
         type=float,
         metavar="IMAGES",
     )
@@ -244,7 +279,8 @@ class TrainConfig:
     checkpoint: str | None = flag(
         None,
         "resume from this checkpoint of --checkpoint-dir (e.g. ckpt-1425, or best) instead of the latest, as a new "
-        "branch: the later checkpoints are moved to archive/<time>/ first; a branch may change --learning-rate",
+        "branch: the later checkpoints are moved to archive/<time>/ first; a branch may change "
+        "--learning-rate, --g-learning-rate and --d-learning-rate",
         metavar="NAME",
     )
     checkpoint_every: int = flag(15, "keep a checkpoint every K epochs (and after the last one)", type=int, metavar="K")
@@ -287,7 +323,8 @@ class TrainConfig:
         "float32",
         "compute type (weights stay float32): mixed_bfloat16 (CPUs with AMX, where it measured 1.7x float32's speed, "
         "and Ampere or newer GPUs; no loss scaling needed), mixed_float16 (GPUs with tensor cores; with loss "
-        "scaling), or auto (the one known fast on this machine, printed at start)",
+        "scaling), or auto (the one known or measured fastest on this machine, decided at the run's first start, "
+        "printed, and kept by every resume)",
         choices=PRECISIONS,
     )
     mixed_precision: bool = flag(False, "shorthand for --precision mixed_float16")
@@ -398,6 +435,11 @@ class TrainConfig:
         """The resolved configuration, one ``name = value`` line per field, for printing at start."""
         return "\n".join(f"  {f.name:<17}= {getattr(self, f.name)!r}" for f in dataclasses.fields(self))
 
+    def identity(self) -> tuple[str, ...]:
+        """The fields that define this run: `RUN_IDENTITY`, and those of `IDENTITY_WHERE` that apply to it."""
+        where = {"epochs": self.lr_schedule != "constant", "ema_decay": not self.ema_half_life}
+        return RUN_IDENTITY + tuple(name for name in IDENTITY_WHERE if where[name])
+
     def conflicts_with(self, saved: dict[str, Any]) -> list[str]:
         """Identity fields whose saved value differs from ours, as ``name=saved (now new)`` strings.
 
@@ -408,8 +450,7 @@ class TrainConfig:
         # A config saved before an option existed was trained with it off (one learning rate for both).
         one_rate = {name: saved.get("learning_rate") for name in ("g_learning_rate", "d_learning_rate")}
         saved = {**OPTIONS_OFF, **one_rate, **saved}
-        identity = RUN_IDENTITY + (("epochs",) if self.lr_schedule != "constant" else ())  # where the decay ends
-        changed = [name for name in identity if name in saved and saved[name] != getattr(self, name)]
+        changed = [name for name in self.identity() if name in saved and saved[name] != getattr(self, name)]
         if "learning_rate" in changed:  # a per-model rate that only followed it is the same change: name it once
             changed = [
                 name
@@ -458,9 +499,17 @@ def _prog() -> str | None:
     return f"python -m dcgan_tf.{script.stem}" if script.parent.name == "dcgan_tf" else None
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a short refusal: one usage line, the error, and where the flags are listed (the full
+    usage block of a tool with 30 flags would bury the one line that matters)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"usage: {self.prog} [options]\nerror: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(cls: type = TrainConfig, description: str | None = None) -> argparse.ArgumentParser:
     """An argparse parser with one flag per dataclass field, help and defaults taken from the field."""
-    parser = argparse.ArgumentParser(prog=_prog(), description=description)
+    parser = Parser(prog=_prog(), description=description)
     for f in dataclasses.fields(cls):
         kwargs = dict(f.metadata)
         option = "--" + f.name.replace("_", "-")
@@ -476,4 +525,6 @@ def build_parser(cls: type = TrainConfig, description: str | None = None) -> arg
 def parse_config(argv: Sequence[str] | None, cls: type = TrainConfig, description: str | None = None) -> Any:
     """Parse command-line flags into a validated, frozen config of type ``cls``."""
     args = build_parser(cls, description).parse_args(argv)
-    return cls(**vars(args))
+    config = cls(**vars(args))
+    import_tensorflow()  # the flags are valid, so the tool needs TensorFlow next: load it without its chatter
+    return config

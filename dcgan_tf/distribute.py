@@ -76,8 +76,13 @@ def check_replica_split(batch_size: int, replicas: int) -> None:
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """Whether this process writes the run's files (always, except on non-chief multi-worker tasks)."""
+    """Whether this process writes the run's files (always, except on non-chief multi-worker tasks).
+
+    As TensorFlow defines the chief: the task of a ``chief`` job where the cluster has one, else worker 0.
+    """
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
         return True
-    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
+    if "chief" in resolver.cluster_spec().jobs:
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and resolver.task_id == 0

@@ -6,7 +6,8 @@ training step over it (`step.make_train_step`). The counters are named once, her
 
 - ``batches``: the run's batch counter, advanced once per batch trained. It numbers checkpoints and
   TensorBoard steps, seeds each batch's random draws, places the learning-rate schedule, and says
-  whether the generator is due (every ``--critic-steps``-th batch).
+  whether the generator is due (`generator_due`: every ``--critic-steps``-th batch; the epoch loop keeps
+  the counter's value on the host for this, so that no batch waits on a read from the device).
 - ``epoch``: epochs finished; ``epoch_batches``: batches trained of the unfinished epoch (a resume
   mid-epoch skips them); ``sums``: that epoch's running sums (`EpochSums`).
 - The optimizers' own ``iterations`` count their updates only (a skipped mixed_float16 step, a
@@ -25,8 +26,9 @@ import tensorflow as tf
 from dcgan_tf.averaging import WeightAverage
 from dcgan_tf.config import TrainConfig
 from dcgan_tf.data import DATASETS
-from dcgan_tf.losses import METRICS, Players, get_loss
+from dcgan_tf.losses import METRICS, get_loss
 from dcgan_tf.models import build_generator, build_models, random_state
+from dcgan_tf.players import Players
 from dcgan_tf.precision import Precision
 from dcgan_tf.sampling import grid_images, grid_noise
 from dcgan_tf.step import LearningRates, make_train_step
@@ -46,6 +48,12 @@ class EpochSums:
     @classmethod
     def from_vector(cls, vector: np.ndarray) -> EpochSums:
         return cls(np.array(vector[: len(METRICS)], np.float64), float(vector[len(METRICS)]))
+
+
+def generator_due(batch_number: int, critic_steps: int) -> bool:
+    """Whether the generator is updated in the batch that brings the batch counter to ``batch_number``
+    (from 1): on every ``critic_steps``-th batch, after as many discriminator (critic) updates."""
+    return batch_number % critic_steps == 0
 
 
 def _counter() -> tf.Variable:
@@ -112,7 +120,8 @@ class Gan:
         return grid_images(generator or self.generator_ema, self.sample_noise.numpy())
 
     def checkpoint_objects(self) -> dict:
-        # The keys are the checkpoint's names: kept as earlier versions saved them, so their runs resume.
+        # The keys are the checkpoint's names: a new one restores older checkpoints through checkpoints.RENAMED,
+        # and one that older checkpoints lack is in checkpoints.OPTIONAL_OBJECTS.
         return {
             "generator": self.generator,
             "generator_ema": self.generator_ema,
@@ -124,7 +133,7 @@ class Gan:
             "recipe": self.recipe,
             "batches": self.batches,
             "epoch": self.epoch,
-            "step": self.epoch_batches,
+            "epoch_batches": self.epoch_batches,  # saved as "step" before 2026-12-03 (checkpoints.RENAMED)
             "sums": self.sums,
         }
 

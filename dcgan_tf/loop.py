@@ -1,21 +1,20 @@
 """The epoch loop: one epoch's batches through the compiled step, with a progress bar, the losses read
-back once per window, stop requests (SIGINT/SIGTERM) honoured between batches, and saving.
+back once per window, and stop requests (SIGINT/SIGTERM, see `training.stop_requests`) honoured between
+batches.
 
 `Session` is what one training session works with; `train_epoch(session, epoch, stop)` trains the
 epoch's remaining batches and returns its history row. One batch reads: the data's next (images,
 labels) -> ``session.train_step`` (`step.make_train_step`: random draws, the objective's update of both
 models, the averaged generator) -> four metric tensors, kept on the device until the window is read.
+Saving and the finite-weights check live in `saving`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -23,13 +22,13 @@ import tensorflow as tf
 
 from dcgan_tf import data
 from dcgan_tf.checkpoints import CheckpointStore
-from dcgan_tf.config import CONFIG_FILE, TrainConfig
+from dcgan_tf.config import TrainConfig
 from dcgan_tf.dashboard import Dashboard
-from dcgan_tf.errors import DcganError, Interrupted
-from dcgan_tf.files import write_text
-from dcgan_tf.gan import Gan
+from dcgan_tf.errors import Interrupted
+from dcgan_tf.gan import Gan, generator_due
 from dcgan_tf.losses import METRICS
 from dcgan_tf.runs import HISTORY_COLUMNS
+from dcgan_tf.saving import check_finite, diverged, save
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,9 @@ def train_epoch(session: Session, epoch: int, stop: list[int]) -> dict[str, floa
     batches_before_epoch = gan.batches_trained - done  # one read per epoch; the windows count on from here
     window = []  # (4,) metric tensors of the batches since the last read-back, still on the device
     for images, labels in _batches(session, epoch, skip=done):
-        batch_number = batches_before_epoch + done + 1  # of the run, from 1
-        outputs = session.train_step(images, labels, batch_number % config.critic_steps == 0)
+        # The batch counter's value after this batch, kept on the host (reading the device's would make a GPU wait).
+        batch_number = batches_before_epoch + done + 1
+        outputs = session.train_step(images, labels, generator_due(batch_number, config.critic_steps))
         window.append(tf.stack([tf.cast(outputs[name], tf.float32) for name in METRICS]))
         done += 1
         if len(window) < config.log_every and done < num_steps and not stop:
@@ -121,59 +121,3 @@ def _learning_rates(gan: Gan) -> dict[str, float]:
 def read_number(variable) -> float:
     # convert_to_numpy also reads a variable mirrored across replicas, which float() cannot.
     return float(keras.ops.convert_to_numpy(variable))
-
-
-def save(session: Session) -> str:
-    """Checkpoint the run at its batch count, with the config.json it was trained with beside it, once
-    every weight is checked finite (a NaN checkpoint would be the one a resume picks up)."""
-    check_finite(session)
-    write_text(session.store.directory / CONFIG_FILE, session.config.to_json())  # a failed run never rewrites it
-    return session.store.save(session.gan.batches_trained)
-
-
-def check_finite(session: Session) -> None:
-    """Raise the diverged-run error unless every weight of the three models is finite."""
-    gan = session.gan
-    models = {"generator": gan.generator, "discriminator": gan.discriminator, "averaged generator": gan.generator_ema}
-    broken = [name for name, model in models.items() if not all(np.isfinite(w).all() for w in model.get_weights())]
-    if broken:
-        raise diverged(f"the {' and '.join(broken)} weights became NaN/inf by batch {gan.batches_trained}", session)
-
-
-def diverged(what: str, session: Session) -> DcganError:
-    """The one-line error of a run that diverged: nothing of it saved, where to go back to, and how."""
-    latest = session.store.latest
-    lower = f"--learning-rate {session.config.learning_rate / 10:g}"
-    fix = (
-        f"the last good checkpoint is {latest}: resume from it with a smaller learning rate, "
-        f"--checkpoint {Path(latest).name} {lower} (and this run's other flags)"
-        if latest
-        else f"no checkpoint was saved yet: start again with a smaller learning rate, {lower}"
-    )
-    return DcganError(f"{what}; nothing of it was saved: {fix}")
-
-
-@contextlib.contextmanager
-def stop_requests() -> Iterator[list[int]]:
-    """Turn the first SIGINT/SIGTERM into a request (a non-empty list) checked between batches.
-
-    A second signal gets the default behaviour back, so a stuck run can still be killed.
-    """
-    requests: list[int] = []
-
-    def request_stop(signum, frame):
-        requests.append(signum)
-        signal.signal(signum, previous[signum])
-        print("\nstopping after this batch (saving a checkpoint)...", file=sys.stderr, flush=True)
-
-    previous = {}
-    try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, request_stop)
-    except ValueError:  # not the main thread (e.g. some notebook runners): no handlers, no harm
-        pass
-    try:
-        yield requests
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)

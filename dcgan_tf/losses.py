@@ -1,9 +1,10 @@
 """GAN objectives: each is the loss *and* the update it drives, one registry entry per ``--loss``.
 
 An objective's ``replica_step`` runs on one replica inside the compiled step (`step.make_train_step`):
-given its share of the batch (`Batch`), the step's random draws (`Draws`), and whether the generator
-is due for an update, it computes the losses, applies the gradients (`Players.apply`) and returns the
-step's metrics. ``paired_step`` is the one to read first: one batch, one comment per stage.
+given the two models (`players.Players`), its share of the batch (`Batch`), the step's random draws
+(`draws.Draws`), and whether the generator is due for an update, it computes the losses, applies the
+gradients (`Players.apply`) and returns the step's metrics. ``paired_step`` is the one to read first: one
+batch, one comment per stage.
 Losses are per example and averaged over the *global* batch, so ``tf.distribute`` sums replicas into
 the same mean that one device computes.
 
@@ -13,7 +14,9 @@ the same mean that one device computes.
   on every batch, the generator every ``--critic-steps`` batches, from its own fresh noise.
 
 The discriminator sees every image through ``draws.augment`` (``--augment``; the identity when off), and
-``bce`` and ``hinge`` add the R1 penalty on the real images it sees when ``--r1`` is set.
+``bce`` and ``hinge`` add the R1 penalty on the real images when ``--r1`` is set (taken on the images as they
+are, not as augmented, as StyleGAN2-ADA and DiffAugment's reference code do: with cutout, a penalty on the
+augmented images would act inside the blanked square).
 """
 
 from __future__ import annotations
@@ -21,98 +24,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import keras
 import tensorflow as tf
 
-from dcgan_tf.augment import UNIFORMS, augment
+from dcgan_tf.draws import AUGMENT_FAKE, AUGMENT_REAL, MIXING, NOISE, SECOND_NOISE, Draws
 from dcgan_tf.errors import DcganError
-from dcgan_tf.models import model_inputs
+from dcgan_tf.players import Players
 from dcgan_tf.sampling import noise_dim_of
 
 GP_WEIGHT = 10.0  # lambda of the gradient penalty, the paper's value
 GP_EPSILON = 1e-12  # inside the square root: the norm of a zero gradient is 0, not NaN-gradient sqrt(0)
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake")  # what every replica_step returns, in this order
-
-
-@dataclass(frozen=True)
-class Players:
-    """The two models and their optimizers, as one objective's step sees them."""
-
-    generator: keras.Model
-    discriminator: keras.Model
-    generator_optimizer: keras.optimizers.Optimizer
-    discriminator_optimizer: keras.optimizers.Optimizer
-
-    def generate(self, noise: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        """Fake images (b, 28, 28, 1); a conditional generator draws the digits ``labels``."""
-        return self.generator(model_inputs(self.generator, noise, labels), training=True)
-
-    def judge(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        """Discriminator logits or critic scores (b, 1)."""
-        return self.discriminator(model_inputs(self.discriminator, images, labels), training=True)
-
-    def apply(self, tape: tf.GradientTape, loss: tf.Tensor, which: str) -> None:
-        """Apply the gradient of ``loss`` (recorded on ``tape``) to the ``generator`` or ``discriminator``.
-
-        The gradient is taken of the loss times the optimizer's loss scale (`precision.Precision`: 1 except
-        under mixed_float16, whose optimizer divides it out again in ``apply_gradients``), seeded at the
-        loss so that no objective has to scale its losses itself.
-        """
-        model, optimizer = (
-            (self.generator, self.generator_optimizer)
-            if which == "generator"
-            else (self.discriminator, self.discriminator_optimizer)
-        )
-        scale = optimizer.scale_loss(tf.ones_like(loss))
-        grads = tape.gradient(loss, model.trainable_variables, output_gradients=scale)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-
-
-# The step's random streams (step.make_train_step seeds each by the run's seed and the batch counter).
-NOISE, SECOND_NOISE, MIXING, AUGMENT_REAL, AUGMENT_FAKE = range(5)
-
-
-@dataclass(frozen=True)
-class Draws:
-    """The random numbers of one step on one replica, and the augmentation they drive.
-
-    Stream ``s`` of step ``t`` is a pure function of ``(seed, t, s)``: a resumed run draws what an
-    uninterrupted one would. Each draw is made for the whole global batch and this replica keeps its
-    rows ``first .. first + local_batch``, so N replicas draw what one device does.
-    """
-
-    seed: int
-    step: tf.Tensor  # the run's batch counter (int64)
-    global_batch: tf.Tensor
-    first: tf.Tensor  # this replica's first row of the global batch
-    local_batch: tf.Tensor
-    augmentations: tuple[str, ...] = ()  # --augment's policies (`augment`); none: the identity
-
-    def normal(self, stream: int, dim: int) -> tf.Tensor:
-        """(b, dim) standard normal."""
-        return self._rows(tf.random.stateless_normal([self.global_batch, dim], self._seed(stream), alg="philox"))
-
-    def uniform(self, stream: int, per_example: int | None = None) -> tf.Tensor:
-        """(b,) uniform in [0, 1), or (b, per_example)."""
-        shape = [self.global_batch] + ([] if per_example is None else [per_example])
-        return self._rows(tf.random.stateless_uniform(shape, self._seed(stream), alg="philox"))
-
-    def augment(self, images: tf.Tensor, stream: int) -> tf.Tensor:
-        """``images`` as the discriminator sees them (`augment`; the identity without --augment)."""
-        if not self.augmentations:
-            return images
-        return augment(images, self.uniform(stream, UNIFORMS), self.augmentations)
-
-    def _seed(self, stream: int) -> tf.Tensor:
-        # Stream 0 is seeded by (seed, t), streams 1-4 by (seed, -(4t + stream)): never the same pair
-        # (a fifth would repeat stream 1 of the next step, hence the check). Philox: the same numbers on any device.
-        if not 0 <= stream <= 4:
-            raise ValueError(f"random stream {stream} out of 0-4")
-        second = self.step if stream == 0 else -(4 * self.step + stream)
-        return tf.stack([tf.constant(self.seed, tf.int64), second])
-
-    def _rows(self, draw: tf.Tensor) -> tf.Tensor:
-        return draw[self.first :][: self.local_batch]
 
 
 @dataclass(frozen=True)
@@ -190,11 +111,12 @@ def paired_step(
             # What the discriminator sees: both kinds of image through the same kind of augmentation.
             real, fake = draws.augment(batch.images, AUGMENT_REAL), draws.augment(fake, AUGMENT_FAKE)
             # The discriminator judges both: (b, 1) logits each, and the R1 penalty (b,) on the real ones.
-            if r1:
-                real_logits, penalty = r1_penalty(lambda x: players.judge(x, labels), real, r1)
-            else:
-                real_logits, penalty = players.judge(real, labels), 0.0
-            fake_logits = players.judge(fake, labels)
+            judge = lambda x: players.judge(x, labels)  # noqa: E731
+            if r1 and not draws.augmentations:  # its slope at the real images it just judged
+                real_logits, penalty = r1_penalty(judge, real, r1)
+            else:  # R1 at the real images as they are, not as augmented (StyleGAN2-ADA's and DiffAugment's rule)
+                real_logits, penalty = judge(real), r1_penalty(judge, batch.images, r1)[1] if r1 else 0.0
+            fake_logits = judge(fake)
             # Each model's loss, per example, averaged over the batch.
             g_loss = batch.mean(generator_loss(fake_logits))
             d_loss = batch.mean(discriminator_loss(real_logits, fake_logits) + penalty)

@@ -3,7 +3,7 @@
 `Precision` is one ``--precision``: the Keras dtype policy the models are built with, whether the
 optimizers scale the losses (mixed_float16, whose small gradients would underflow), and which
 training options it cannot run. The training step applies the loss scale to every objective's
-gradients (`losses.Players.apply`), so no objective can forget it.
+gradients (`players.Players.apply`), so no objective can forget it.
 
 The rest is advice: what ``--precision auto`` picks on this machine, and the tip a float32 run
 prints. The advice follows what was measured, per kind of unit, never a flag that merely exists:
@@ -70,10 +70,10 @@ class Precision:
         return keras.optimizers.LossScaleOptimizer(optimizer) if self.loss_scaling else optimizer
 
 
-def cpu_flags(cpuinfo: str | Path = CPUINFO) -> set[str]:
-    """The CPU's feature flags as Linux reports them (empty where unknown)."""
+def cpu_flags(cpuinfo: str | Path | None = None) -> set[str]:
+    """The CPU's feature flags as Linux reports them in ``cpuinfo`` (default `CPUINFO`; empty where unknown)."""
     try:
-        return set(Path(cpuinfo).read_text().split())
+        return set(Path(cpuinfo or CPUINFO).read_text().split())
     except OSError:
         return set()
 
@@ -90,7 +90,7 @@ def _tensor_core_gpu() -> str | None:
 
 
 def auto_precision(
-    needs_float32: str | None, cpuinfo: str | Path = CPUINFO, measure: Callable[[str], float] | None = None
+    needs_float32: str | None, cpuinfo: str | Path | None = None, measure: Callable[[str], float] | None = None
 ) -> tuple[str, str]:
     """``(precision, why)``: the precision ``--precision auto`` picks for this machine; ``needs_float32`` names
     the run's option that rules out mixed precision (`TrainConfig.needs_float32`), if any.
@@ -120,7 +120,7 @@ def auto_precision(
     return "float32", "this CPU has no bfloat16 units"
 
 
-def precision_hint(precision: str, cpuinfo: str | Path = CPUINFO) -> str | None:
+def precision_hint(precision: str, cpuinfo: str | Path | None = None) -> str | None:
     """A one-line tip when a float32 run is on a CPU where bfloat16 measured faster (one with AMX)."""
     import tensorflow as tf
 

@@ -2,7 +2,7 @@
 
 One batch, top to bottom (the objective's part is in `losses`, the only other file to read):
 1. the learning-rate schedule sets this batch's rates (`schedules`);
-2. every replica draws its rows of the step's random numbers (`losses.Draws`) and runs the
+2. every replica draws its rows of the step's random numbers (`draws.Draws`) and runs the
    objective's ``replica_step``: generate, judge, compute the losses, update both models;
 3. the batch counter advances and the averaged generator follows a generator update;
 4. the replicas' metrics are summed into the batch's means.
@@ -20,7 +20,9 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from dcgan_tf.averaging import WeightAverage
-from dcgan_tf.losses import Batch, Draws, Objective, Players
+from dcgan_tf.draws import Draws
+from dcgan_tf.losses import Batch, Objective
+from dcgan_tf.players import Players
 from dcgan_tf.schedules import lr_factor
 
 

@@ -10,23 +10,35 @@ so no finished work is ever lost; at the end it says where to sample from.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import shutil
+import signal
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import tensorflow as tf
 
 from dcgan_tf import data
-from dcgan_tf.checkpoints import CheckpointInfo, CheckpointStore, checkpoint_recipe, generator_architecture, read_best
-from dcgan_tf.config import TrainConfig
+from dcgan_tf.checkpoints import (
+    CheckpointInfo,
+    CheckpointStore,
+    checkpoint_recipe,
+    generator_architecture,
+    list_checkpoints,
+    read_best,
+)
+from dcgan_tf.config import TrainConfig, read_saved_config
 from dcgan_tf.dashboard import Dashboard, truncate_after
 from dcgan_tf.distribute import check_replica_split, is_chief, make_strategy
 from dcgan_tf.epoch_end import Outputs, end_epoch, write_gif
 from dcgan_tf.errors import DcganError, Interrupted
 from dcgan_tf.gan import Gan, build_gan
-from dcgan_tf.loop import Session, read_number, save, stop_requests, train_epoch
-from dcgan_tf.precision import auto_precision, precision_hint
+from dcgan_tf.loop import Session, read_number, train_epoch
+from dcgan_tf.precision import POLICIES, auto_precision, precision_hint
 from dcgan_tf.runs import (
     HISTORY_FILE,
     prepare_folders,
@@ -35,19 +47,27 @@ from dcgan_tf.runs import (
     set_aside_later_checkpoints,
     worker_folders,
 )
+from dcgan_tf.saving import save
 from dcgan_tf.tutorial import continue_tutorial
 
 
 def fit(config: TrainConfig) -> list[dict[str, float]]:
     """Train (or resume training) as ``config`` says; returns the history, one dict per epoch."""
-    config = _resolve_precision(config)
-    config, tutorial_start = continue_tutorial(config)  # a folder of the TensorFlow tutorial's: into its subfolder
-    print("dcgan_tf training with:\n" + config.describe(), flush=True)
-    # The strategy first: multi-worker collectives must be set up before TensorFlow runs any op.
+    # The strategy first: multi-worker collectives must be set up before TensorFlow runs any op (--precision
+    # auto's timing among them).
     strategy = None if config.dry_run else make_strategy(config.strategy)
+    config, tutorial_start = continue_tutorial(config)  # a folder of the TensorFlow tutorial's: into its subfolder
+    config = _resolve_precision(config)  # where the run's config.json is (the subfolder, for a tutorial's)
+    print("dcgan_tf training with:\n" + config.describe(), flush=True)
     mnist = data.load_mnist(config.data, config.dataset)
     images = data.training_images(mnist, config.train_size)
     labels = tf.constant(data.training_labels(mnist, config.train_size))
+    if len(images) < config.batch_size:  # an epoch would train nothing
+        raise DcganError(
+            f"the training set has {len(images)} {mnist.info.item}s"
+            + (f" (--train-size {config.train_size})" if config.train_size else "")
+            + f", fewer than one batch of {config.batch_size}: pass --batch-size {len(images)} or less, or more data"
+        )
     if strategy is None:
         return [_dry_run(config, images, labels)]
 
@@ -103,6 +123,8 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
                 history.append(train_epoch(session, epoch, stop))
                 out_of_time = _out_of_time(config, history)
                 end_epoch(session, outputs, history, last=out_of_time or epoch + 1 == config.epochs)
+                if not out_of_time and epoch + 1 < config.epochs:
+                    print(time_left(config, history, this_session=epoch + 1 - start), flush=True)
                 if out_of_time:
                     print(f"--max-minutes {config.max_minutes:g} reached after epoch {epoch + 1}: stopping")
                     break
@@ -130,11 +152,25 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
 
 
 def _resolve_precision(config: TrainConfig) -> TrainConfig:
-    """``--precision auto`` resolved before anything records it: config.json names the real choice."""
+    """``--precision auto`` decided once, at a run's first start (config.json then names the real choice), and
+    taken from config.json at every resume, so two starts can never choose differently.
+
+    Where the kind of unit does not decide, a first start times both precisions, except under multi-worker
+    training, where every worker must make the same choice: there the rule decides (float32), not a race.
+    """
     if config.precision != "auto":
         return config
-    measure = lambda precision: _images_per_second(config, precision)  # noqa: E731
-    choice, why = auto_precision(config.needs_float32, measure=measure)
+    saved = (
+        None
+        if config.fresh or not list_checkpoints(config.checkpoint_dir)
+        else read_saved_config(config.checkpoint_dir)
+    )
+    if saved is not None and saved.get("precision") in POLICIES:
+        choice, why = saved["precision"], "decided at this run's first start, recorded in config.json"
+    else:
+        timed = config.strategy != "multiworker"
+        measure = (lambda precision: _images_per_second(config, precision)) if timed else None
+        choice, why = auto_precision(config.needs_float32, measure=measure)
     print(f"--precision auto: {choice} ({why})")
     return dataclasses.replace(config, precision=choice)
 
@@ -152,8 +188,10 @@ def _check_recipe(config: TrainConfig, resume: CheckpointInfo) -> None:
 def _restore(config: TrainConfig, gan: Gan, store: CheckpointStore, resume: CheckpointInfo) -> None:
     """Load the checkpoint ``resume`` into ``gan``: weights, optimizers, position, with this run's rates."""
     missing = store.restore(resume.path)
-    if "batches" in missing:  # saved before the counter existed, when the optimizer's counter was it
+    if "batches" in missing:  # saved before the counter existed, when the discriminator's update count was it
         gan.batches.assign(int(read_number(gan.discriminator_optimizer.iterations)))
+        print(f"{resume.name} has no batch counter (saved by an older version): it continues from the "
+              f"discriminator's {gan.batches_trained} updates")  # fmt: skip
     # A checkpoint restores the rates it was trained with; a branch (--checkpoint) may lower them.
     gan.generator_optimizer.learning_rate.assign(config.g_learning_rate)
     gan.discriminator_optimizer.learning_rate.assign(config.d_learning_rate)
@@ -219,3 +257,53 @@ def _dry_run(config: TrainConfig, images, labels: tf.Tensor) -> dict[str, float]
     outputs = {name: float(value) for name, value in step(*batch).items()}
     print("dry run: one batch trained, nothing written: " + ", ".join(f"{k} {v:.4f}" for k, v in outputs.items()))
     return outputs
+
+
+def time_left(config: TrainConfig, history: list[dict[str, float]], this_session: int) -> str:
+    """One line: the run's training time left at its own pace (this session's mean epoch so far), and when
+    ``--max-minutes`` will stop it, if before ``--epochs``."""
+    done = int(history[-1]["epoch"])
+    pace = sum(row["seconds"] for row in history[-this_session:]) / this_session
+    left = _duration(pace * (config.epochs - done))
+    line = f"time left: about {left} for epochs {done + 1}-{config.epochs} at {pace:.1f}s an epoch"
+    if config.max_minutes is not None:
+        budget = 60 * config.max_minutes - sum(row["seconds"] for row in history)
+        last = min(config.epochs, done + max(1, math.ceil(budget / pace)))
+        if last < config.epochs:
+            stop = _duration(pace * (last - done))
+            line += f"; --max-minutes {config.max_minutes:g} stops it after epoch {last}, in about {stop}"
+    return line
+
+
+def _duration(seconds: float) -> str:
+    """``1 h 05 min``, ``12 min`` or ``40 s``."""
+    minutes = round(seconds / 60)
+    if minutes >= 60:
+        return f"{minutes // 60} h {minutes % 60:02d} min"
+    return f"{minutes} min" if minutes else f"{seconds:.0f} s"
+
+
+@contextlib.contextmanager
+def stop_requests() -> Iterator[list[int]]:
+    """Turn the first SIGINT/SIGTERM into a request (a non-empty list) checked between batches.
+
+    A second signal gets the default behaviour back, so a stuck run can still be killed.
+    """
+    requests: list[int] = []
+
+    def request_stop(signum, frame):
+        requests.append(signum)
+        signal.signal(signum, previous[signum])
+        print("\nstopping after this batch (saving a checkpoint)...", file=sys.stderr, flush=True)
+
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, request_stop)
+    except ValueError:  # not the main thread (e.g. some notebook runners): no handlers, no harm
+        pass
+    try:
+        yield requests
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -21,8 +21,9 @@ import keras  # noqa: E402
 from dcgan_tf.averaging import WeightAverage  # noqa: E402
 from dcgan_tf.config import TrainConfig  # noqa: E402
 from dcgan_tf.distribute import make_strategy  # noqa: E402
-from dcgan_tf.losses import Players, get_loss  # noqa: E402
+from dcgan_tf.losses import get_loss  # noqa: E402
 from dcgan_tf.models import make_discriminator, make_generator  # noqa: E402
+from dcgan_tf.players import Players  # noqa: E402
 from dcgan_tf.step import make_train_step  # noqa: E402
 from dcgan_tf.training import fit  # noqa: E402
 

@@ -22,6 +22,7 @@ from dcgan_tf.distribute import check_replica_split, check_tf_config
 from dcgan_tf.errors import DcganError
 from dcgan_tf.gan import EpochSums, build_gan
 from dcgan_tf.precision import auto_precision, precision_hint
+from dcgan_tf.training import fit
 
 
 def mid_epoch_copy(run: Path, tmp_path: Path, seconds: float = 0.0) -> Path:
@@ -213,13 +214,75 @@ def test_precision_advice_follows_what_was_measured(tmp_path):
         assert choice == fastest and "timed here" in why
 
 
-def test_precision_auto_records_its_choice(mnist_path, tmp_path):
-    result = run_cli("dcgan_tf.train", f"--data={mnist_path}", "--train-size=64", "--batch-size=64", "--epochs=1",
-                     "--precision=auto", f"--checkpoint-dir={tmp_path / 'run'}")  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    (line,) = [line for line in result.stdout.splitlines() if line.startswith("--precision auto: ")]
-    chosen = line.split()[2]
-    assert chosen in ("float32", "mixed_bfloat16", "mixed_float16")
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["precision"] == chosen
-    if auto_precision(None)[1].startswith("this CPU has AVX512-BF16 but no AMX"):  # this machine needs a timing
-        assert "timed here" in line
+def test_precision_auto_decides_once_and_every_resume_uses_the_recorded_choice(mnist_path, tmp_path, monkeypatch):
+    """On a CPU where auto times both precisions, the first start records the faster; a resume takes the record
+    without timing again, even where a new timing would now choose the other."""
+    from dcgan_tf import precision, training
+
+    cpu = tmp_path / "cpuinfo"
+    cpu.write_text("flags\t\t: fpu sse avx512f avx512_bf16\n")  # AVX512-BF16 without AMX: auto times both
+    monkeypatch.setattr(precision, "CPUINFO", str(cpu))
+    timings = []
+
+    def images_per_second(config, choice):
+        timings.append(choice)
+        faster = "float32" if len(timings) <= 2 else "mixed_bfloat16"  # the second start would choose bfloat16
+        return 500.0 if choice == faster else 100.0
+
+    monkeypatch.setattr(training, "_images_per_second", images_per_second)
+    run = tmp_path / "run"
+    fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=1, train_size=64, precision="auto")))
+    assert timings == ["float32", "mixed_bfloat16"]
+    assert json.loads((run / "config.json").read_text())["precision"] == "float32"
+    history = fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=2, train_size=64, precision="auto")))
+    assert timings == ["float32", "mixed_bfloat16"] and len(history) == 2  # resumed, not timed, not refused
+    assert json.loads((run / "config.json").read_text())["precision"] == "float32"
+    # Multi-worker: every worker takes the rule (float32 here), never a timing.
+    multi = training._resolve_precision(
+        TrainConfig(precision="auto", strategy="multiworker", checkpoint_dir=str(tmp_path / "m"))
+    )
+    assert multi.precision == "float32" and len(timings) == 2
+
+
+def test_a_dataset_smaller_than_one_batch_is_one_line_and_writes_nothing(mnist_path, tmp_path):
+    with np.load(mnist_path) as full:
+        tiny = tmp_path / "tiny.npz"
+        np.savez(tiny, x_train=full["x_train"][:200], y_train=full["y_train"][:200],
+                 x_test=full["x_test"][:50], y_test=full["y_test"][:50])  # fmt: skip
+    for extra in ([], ["--dry-run"]):
+        result = run_cli("dcgan_tf.train", f"--data={tiny}", f"--checkpoint-dir={tmp_path / 'run'}", *extra)
+        assert_one_line_error(result, "200 digits", "one batch of 256", "--batch-size 200")
+        assert not (tmp_path / "run").exists()
+
+
+def test_the_chief_is_the_chief_job_when_tf_config_has_one(monkeypatch):
+    from types import SimpleNamespace
+
+    from dcgan_tf.distribute import is_chief
+
+    def task(tf_config: dict) -> bool:
+        monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+        resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+        return is_chief(SimpleNamespace(cluster_resolver=resolver))
+
+    with_chief = {"chief": ["127.0.0.1:2000"], "worker": ["127.0.0.1:2001", "127.0.0.1:2002"]}
+    assert task({"cluster": with_chief, "task": {"type": "chief", "index": 0}})
+    assert not task({"cluster": with_chief, "task": {"type": "worker", "index": 0}})
+    assert not task({"cluster": with_chief, "task": {"type": "worker", "index": 1}})
+    workers = {"worker": ["127.0.0.1:2001", "127.0.0.1:2002"]}
+    assert task({"cluster": workers, "task": {"type": "worker", "index": 0}})
+    assert not task({"cluster": workers, "task": {"type": "worker", "index": 1}})
+    assert is_chief(SimpleNamespace())  # one process: it writes
+
+
+def test_divergence_advice_divides_the_rates_the_run_used():
+    from dcgan_tf.saving import smaller_rates
+
+    assert smaller_rates(TrainConfig(learning_rate=2e-4)) == "--learning-rate 2e-05"
+    assert smaller_rates(TrainConfig(g_learning_rate=1e-4, d_learning_rate=4e-4)) == (
+        "--g-learning-rate 1e-05 --d-learning-rate 4e-05"
+    )
+    # A run whose per-model rates were set: --learning-rate would not reach them, so the advice names them.
+    assert smaller_rates(TrainConfig(learning_rate=1e-3, g_learning_rate=2e-4, d_learning_rate=2e-4)) == (
+        "--g-learning-rate 2e-05 --d-learning-rate 2e-05"
+    )

@@ -3,6 +3,7 @@ the averaging half-life, and the conditional-BatchNorm generator; each trains, r
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import sys
@@ -16,20 +17,12 @@ from conftest import REPO, assert_one_line_error, differing_share, run_cli, snap
 from dcgan_tf import augment
 from dcgan_tf.averaging import half_life_decay
 from dcgan_tf.checkpoints import list_checkpoints, load_generator
-from dcgan_tf.config import AUGMENTATIONS, RECIPES, TrainConfig, parse_config
+from dcgan_tf.config import AUGMENTATIONS, RECIPES, TrainConfig, build_parser, parse_config
+from dcgan_tf.draws import AUGMENT_FAKE, AUGMENT_REAL, Draws
 from dcgan_tf.errors import DcganError
-from dcgan_tf.losses import (
-    AUGMENT_FAKE,
-    AUGMENT_REAL,
-    Batch,
-    Draws,
-    Players,
-    get_loss,
-    hinge_discriminator_loss,
-    hinge_generator_loss,
-    r1_penalty,
-)
+from dcgan_tf.losses import Batch, get_loss, hinge_discriminator_loss, hinge_generator_loss, r1_penalty
 from dcgan_tf.models import build_models, make_discriminator
+from dcgan_tf.players import Players
 from dcgan_tf.schedules import lr_factor
 from dcgan_tf.training import fit
 
@@ -69,21 +62,29 @@ def test_hinge_losses_count_only_scores_inside_the_margin():
     np.testing.assert_allclose(hinge_generator_loss(fake).numpy(), [3.0, -0.25])
 
 
-def test_schedules_decay_to_zero_at_the_last_batch():
-    def factor(schedule, batches):
+def test_schedules_decay_to_zero_at_epochs_end_through_the_last_batch():
+    def factor(schedule, batches):  # the factor of the batch trained after `batches` of 100
         return float(lr_factor(schedule, tf.constant(batches, tf.int64), 100))
 
     assert factor("constant", 99) == 1.0
-    assert factor("linear", 25) == pytest.approx(0.75) and factor("linear", 100) == 0.0
+    assert factor("linear", 25) == pytest.approx(0.75)
     assert factor("cosine", 0) == 1.0 and factor("cosine", 50) == pytest.approx(0.5)
-    assert factor("cosine", 100) == pytest.approx(0.0, abs=1e-7) and factor("cosine", 150) == pytest.approx(0, abs=1e-7)
+    # The last batch a run trains (the 100th, after 99) takes the smallest rate, one step short of zero...
+    assert factor("linear", 99) == pytest.approx(0.01)
+    assert factor("cosine", 99) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.99)), rel=1e-4)  # float32
+    assert 0 < factor("cosine", 99) < factor("cosine", 98)
+    # ...and zero is where the schedule ends, at --epochs (a run continued past it would train at rate 0).
+    assert factor("linear", 100) == 0.0 and factor("cosine", 100) == pytest.approx(0.0, abs=1e-7)
+    assert factor("cosine", 150) == pytest.approx(0, abs=1e-7)
 
 
 def test_half_life_window_ramps_up_then_holds():
     # 10,000 images seen: the window is 5% of them (500 images); later the half-life itself (2,000 images).
     assert float(half_life_decay(2000, 100, 100)) == pytest.approx(0.5 ** (100 / 500))
     assert float(half_life_decay(2000, 100, 10_000)) == pytest.approx(0.5 ** (100 / 2000))
-    assert float(half_life_decay(2000, 100, 0)) == 0.0  # the first update copies the weights
+    # The first update comes after the first optimizer step (t = 1): 100 images seen, a window of 5, so the
+    # average moves 1 - 0.5**20 of the way to the weights: all but a copy.
+    assert float(half_life_decay(2000, 100, 1)) == pytest.approx(0.5**20)
 
 
 def test_augmentations_move_and_blank_with_the_background():
@@ -238,8 +239,12 @@ def test_the_recipe_search_ablates_each_part_and_shares_runs_by_their_parts():
     assert recipe_search.run_name(runs["paper+cosine+r1 -r1"]) == recipe_search.run_name(
         recipe_search.CANDIDATES["+cosine"]
     )
-    for name, flags in recipe_search.PARTS.items():  # every part's flags are flags of a valid configuration
-        assert parse_config(flags) != TrainConfig(), name
+    for name, flags in recipe_search.PARTS.items():  # every part's flags give a valid configuration with them
+        config, parsed = parse_config(flags), build_parser().parse_args(flags)
+        given = {key: value for key, value in vars(parsed).items() if value != build_parser().get_default(key)}
+        assert given, name
+        for key, value in given.items():
+            assert getattr(config, key) == value, (name, key)
 
 
 def test_spectral_norm_keeps_the_logits_float32_under_mixed_precision():
@@ -257,3 +262,85 @@ def test_a_recipe_may_set_options_and_flags_still_win(monkeypatch):
     trial = TrainConfig(recipe="trial")
     assert (trial.lr_schedule, trial.r1, trial.augment) == ("cosine", 0.5, "none")
     assert TrainConfig(recipe="trial", lr_schedule="constant", r1=0.0).lr_schedule == "constant"
+
+
+def test_r1_is_taken_on_the_real_images_as_they_are_not_as_augmented(monkeypatch):
+    from dcgan_tf import losses
+
+    seen = []
+    real_r1 = losses.r1_penalty
+
+    def recording_r1(judge, images, gamma):
+        seen.append(images)
+        return real_r1(judge, images, gamma)
+
+    monkeypatch.setattr(losses, "r1_penalty", recording_r1)
+    generator = build_models("dcgan", noise_dim=8, seed=0)[0]
+    discriminator = make_discriminator(seed=0)
+    optimizers = [keras.optimizers.Adam(1e-4) for _ in range(2)]
+    for model, optimizer in zip((generator, discriminator), optimizers):
+        optimizer.build(model.trainable_variables)
+    images = tf.random.uniform((4, 28, 28, 1), -1, 1, seed=1)
+    for augmentations in ((), ("cutout",)):
+        draws = Draws(seed=0, step=tf.constant(0, tf.int64), global_batch=4, first=0, local_batch=4,
+                      augmentations=augmentations)  # fmt: skip
+        assert not np.array_equal(draws.augment(images, AUGMENT_REAL).numpy(), images.numpy()) or not augmentations
+        get_loss("bce", 1.0).replica_step(
+            Players(generator, discriminator, *optimizers), Batch(images, tf.zeros(4, tf.int32), 4), draws, True
+        )
+        np.testing.assert_array_equal(seen[-1].numpy(), images.numpy())
+
+
+@pytest.mark.parametrize("policy", AUGMENTATIONS)
+def test_the_generator_gets_a_gradient_through_each_augmentation(policy):
+    generator = build_models("dcgan", noise_dim=8, seed=0)[0]
+    discriminator = make_discriminator(seed=0, dropout=0.0)
+    draws = Draws(seed=3, step=tf.constant(5, tf.int64), global_batch=8, first=0, local_batch=8,
+                  augmentations=(policy,))  # fmt: skip
+    noise = tf.random.normal((8, 8), seed=2)
+    with tf.GradientTape() as tape:
+        score = tf.reduce_sum(discriminator(draws.augment(generator(noise, training=True), AUGMENT_FAKE)))
+    grads = tape.gradient(score, generator.trainable_variables)
+    assert all(g is not None for g in grads)
+    assert all(float(tf.reduce_max(tf.abs(g))) > 0 for g in grads), policy
+
+
+def test_a_half_life_average_resumes_mid_epoch_exactly(mnist_path, tmp_path, monkeypatch):
+    """A window of several steps (batches of 8: the 5% ramp allows ~26 images, ~3 batches) resumed from a
+    checkpoint that a stop request left in the middle of epoch 2 ends where the uninterrupted run ends."""
+    from dcgan_tf import training
+    from dcgan_tf.gan import Gan
+
+    flags = dict(batch_size=8, train_size=128, ema_half_life=5000.0, log_every=1)
+    straight = tmp_path / "straight"
+    fit(TrainConfig(**tiny_flags(mnist_path, straight, **flags)))  # 2 epochs of 16 batches
+    raw, averaged = (load_generator(straight, which=w).get_weights() for w in ("raw", "ema"))
+    assert differing_share(raw, averaged, atol=2e-5) > 0.5  # a real average (Adam moves a weight ~1e-4 a step)
+
+    requests, make_step = [], Gan.make_step
+
+    def stopping_step(self, *args, **kwargs):  # a stop request after the 21st batch: epoch 2, batch 5
+        step, calls = make_step(self, *args, **kwargs), []
+
+        def counted(*batch):
+            calls.append(1)
+            if len(calls) == 21:
+                requests.append(2)
+            return step(*batch)
+
+        return counted
+
+    monkeypatch.setattr(Gan, "make_step", stopping_step)
+    monkeypatch.setattr(training, "stop_requests", lambda: contextlib.nullcontext(requests))
+    resumed = tmp_path / "resumed"
+    with pytest.raises(DcganError, match="batch 5/16"):
+        fit(TrainConfig(**tiny_flags(mnist_path, resumed, **flags)))
+    monkeypatch.undo()
+    assert [(c.epoch, c.epoch_batches) for c in list_checkpoints(resumed)][-1] == (1, 5)
+    fit(TrainConfig(**tiny_flags(mnist_path, resumed, **flags)))
+    for which in ("raw", "ema"):
+        want, got = (
+            load_generator(straight, which=which).get_weights(),
+            load_generator(resumed, which=which).get_weights(),
+        )
+        assert differing_share(want, got) <= RESUME_TOLERANCE, which

@@ -105,8 +105,10 @@ def test_every_objective_trains_under_loss_scaling_as_without_it(loss):
     gone unscaled, the loss-scaled optimizer would have divided them by its 2**15 and barely moved.)"""
     import tensorflow as tf
 
-    from dcgan_tf.losses import Batch, Draws, Players, get_loss
+    from dcgan_tf.draws import Draws
+    from dcgan_tf.losses import Batch, get_loss
     from dcgan_tf.models import build_models, make_discriminator
+    from dcgan_tf.players import Players
 
     images = tf.constant(np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)), tf.float32)
     batch = Batch(images, tf.zeros(4, tf.int32), 4)

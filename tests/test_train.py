@@ -52,16 +52,34 @@ def test_tiny_run_writes_every_output(trained_run):
 def test_more_epochs_resume_after_the_last_checkpoint(trained_run, mnist_path, tmp_path, capsys):
     run = copy_run(trained_run, tmp_path)
     before = snapshot(run)
-    history = fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=3)))
+    history = fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=4)))
     out = capsys.readouterr().out
     assert "resuming from" in out and "(epoch 2, batch 0)" in out
-    assert "Epoch 1/3" not in out and "Epoch 3/3" in out  # only the new epoch was trained
-    assert [row["epoch"] for row in history] == [1, 2, 3]
-    assert [c.epoch for c in list_checkpoints(run)] == [1, 2, 3]
+    assert "Epoch 1/4" not in out and "Epoch 3/4" in out  # only the new epochs were trained
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert [c.epoch for c in list_checkpoints(run)] == [1, 2, 3, 4]
+    # After epoch 3, the time left at this session's pace (epoch 3's own seconds): one epoch to go.
+    (line,) = [line for line in out.splitlines() if line.startswith("time left:")]
+    assert f"for epochs 4-4 at {history[2]['seconds']:.1f}s an epoch" in line
     after = snapshot(run)
     for name in ("ckpt-4.index", "ckpt-8.index", "image_at_epoch_0001.png", "image_at_epoch_0002.png"):
         assert after[name] == before[name]  # earlier results are kept as they were
-    assert iio.imread(run / "dcgan.gif", index=None).shape[0] == 3  # the GIF was rebuilt over all epochs
+    assert iio.imread(run / "dcgan.gif", index=None).shape[0] == 4  # the GIF was rebuilt over all epochs
+
+
+def test_time_left_is_at_the_runs_own_pace_and_says_when_max_minutes_stops_it():
+    from dcgan_tf.training import time_left
+
+    history = [{"epoch": 1, "seconds": 300.0}, {"epoch": 2, "seconds": 40.0}, {"epoch": 3, "seconds": 60.0}]
+    # This session trained epochs 2 and 3 (50 s each on average): 97 epochs left are 81 min.
+    assert time_left(TrainConfig(epochs=100), history, this_session=2) == (
+        "time left: about 1 h 21 min for epochs 4-100 at 50.0s an epoch"
+    )
+    # 400 s spent of 20 minutes: 800 s more, 16 epochs at 50 s: it stops after epoch 19.
+    assert time_left(TrainConfig(epochs=100, max_minutes=20), history, this_session=2).endswith(
+        "; --max-minutes 20 stops it after epoch 19, in about 13 min"
+    )
+    assert "max-minutes" not in time_left(TrainConfig(epochs=10, max_minutes=600), history, this_session=2)
 
 
 def interrupt_after(marker: str, argv: list[str], run: Path) -> str:
@@ -195,7 +213,7 @@ def test_checkpoints_are_found_by_name_whatever_the_state_file_says(trained_run,
 def test_nan_losses_stop_with_an_error_and_save_nothing(mnist_path, tmp_path):
     argv = [f"--data={mnist_path}", "--train-size=256", "--batch-size=64", "--learning-rate=1e30"]
     result = run_cli("dcgan_tf.train", *argv, f"--checkpoint-dir={tmp_path / 'nan'}")
-    assert_one_line_error(result, "NaN", "no checkpoint was saved yet", "smaller learning rate, --learning-rate 1e+29")
+    assert_one_line_error(result, "NaN", "no checkpoint was saved yet", "smaller learning rates, --learning-rate 1e+29")
     assert list_checkpoints(tmp_path / "nan") == [] and not (tmp_path / "nan" / "config.json").exists()
 
 
