@@ -142,8 +142,15 @@ def generator_choices(path: str, which: str | None) -> tuple[str, ...]:
 
         check_no_average(read_tutorial(path).name, which)
         return ("raw",)
+    if not has_object(path, "generator_ema"):
+        if which in ("ema", "both"):
+            raise DcganError(
+                f"{Path(path).name} was saved by a version of this project before the averaged generator existed: "
+                "use --generator raw, or leave --generator out (the raw one is then used)"
+            )
+        return ("raw",)
     if which is None:
-        return ("ema",)  # a checkpoint saved before averaging existed gives the raw one for it (load_generator)
+        return ("ema",)
     return GENERATORS if which == "both" else (which,)
 
 
@@ -281,7 +288,7 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, wh
 
     ``which``: ``ema`` the averaged generator, ``raw`` the trained one (see `averaging`), None (default) the
     averaged one where the checkpoint has one, else the raw one. A checkpoint saved before averaging existed
-    holds only the raw one, which ``ema`` then gives; the tutorial's has none either, and ``ema`` is refused.
+    holds only the raw one, and so does the tutorial's: ``ema`` is refused there (`generator_choices`).
     ``checkpoint`` may be ``best``. The architecture (model name, noise dimension) comes from the
     run's ``config.json``, so callers never repeat training flags. ``model.inputs[0].shape[-1]`` is the
     noise dimension; a conditional generator takes ``[noise, label]``.
@@ -306,7 +313,7 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, wh
         raise DcganError(
             f"{config_path} has no valid noise_dim: restore the config.json of that training run"
         ) from None
-    key = "generator_ema" if which != "raw" and has_object(info.path, "generator_ema") else "generator"
+    key = "generator_ema" if generator_choices(info.path, which) == ("ema",) else "generator"
     num_classes = DATASETS.get(saved.get("dataset", "mnist"), DATASETS["mnist"]).num_classes  # a conditional's labels
     generator, _ = _restore_generator(info.path, key, model, noise_dim, num_classes)
     if isinstance(generator, str):

@@ -14,6 +14,7 @@ from conftest import tiny_flags
 from dcgan_tf import export, sample
 from dcgan_tf.checkpoints import CheckpointStore, list_checkpoints, load_generator
 from dcgan_tf.config import TrainConfig
+from dcgan_tf.errors import DcganError
 from dcgan_tf.gan import build_gan
 from dcgan_tf.training import fit
 
@@ -60,9 +61,12 @@ def test_an_older_versions_run_continues_samples_and_exports(version, trained_ru
         assert samples["images"].shape == (4, 28, 28)
     export.main(["--checkpoint-dir", str(old), "--out", str(tmp_path / "g.keras")])
     assert (tmp_path / "g.keras").is_file()
+    assert f"exported the {'averaged' if has_average else 'raw'} generator" in capsys.readouterr().out
+    if not has_average:  # asked for by name, the average it does not hold is refused, not replaced
+        with pytest.raises(DcganError, match="before the averaged generator existed"):
+            load_generator(old, which="ema")
 
     # Training continues: the counter from the discriminator's 8 updates, the average from the generator.
-    capsys.readouterr()
     history = fit(TrainConfig(**tiny_flags(mnist_path, old, epochs=3)))
     out = capsys.readouterr().out
     assert "has no batch counter" in out and ("has no averaged generator" in out) != has_average
