@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from dcgan_tf.data import DATASETS as DATASET_INFO
+from dcgan_tf.data import IMAGE_FOLDER, is_image_folder
 from dcgan_tf.errors import DcganError
 from dcgan_tf.precision import POLICIES, Precision
 
 CONFIG_FILE = "config.json"
 
 # Registries of what a run can be built from; each name has its entry in data.py / models.py / losses.py.
-DATASETS = tuple(DATASET_INFO)  # mnist, fashion_mnist
+DATASETS = (*DATASET_INFO, IMAGE_FOLDER)  # mnist, fashion_mnist; folder: --data is a folder of images
 MODELS = ("dcgan", "dense", "conditional", "conditional-concat")
 LOSSES = ("bce", "hinge", "wgan-gp")
 # What --critic-steps, --beta1 and --beta2 are when not given, per loss: the tutorial's Adam for BCE,
@@ -135,11 +136,16 @@ class TrainConfig:
     data: str | None = flag(
         None,
         "the --dataset as a Keras-layout .npz (x_train, y_train, x_test, y_test) or a folder with the four "
-        "official IDX files (plain or .gz). Default: download with keras.datasets.<dataset>.load_data().",
+        "official IDX files (plain or .gz), or a folder of your own images (PNG, JPEG, BMP, GIF; one subfolder "
+        "per class), which implies --dataset folder (docs/own-images.md). Default: download with "
+        "keras.datasets.<dataset>.load_data().",
         metavar="PATH",
     )
     dataset: str = flag(
-        "mnist", "mnist (handwritten digits) or fashion_mnist (Zalando's clothing images)", choices=DATASETS
+        "mnist",
+        "mnist (handwritten digits), fashion_mnist (Zalando's clothing images), or folder (the images in --data; "
+        "set when --data is a folder without the IDX files)",
+        choices=DATASETS,
     )
     model: str = flag(
         "dcgan",
@@ -351,6 +357,8 @@ class TrainConfig:
                 raise DcganError(f"--{name.replace('_', '-')} must be a positive number (got {getattr(self, name)})")
         if self.data is not None:  # absolute, so tools reading config.json find it from any working folder
             object.__setattr__(self, "data", os.path.abspath(os.path.expanduser(self.data)))
+            if self.dataset == "mnist" and is_image_folder(self.data):  # a folder of images is its own dataset
+                object.__setattr__(self, "dataset", IMAGE_FOLDER)
         if self.output_dir is None:  # resolve now so config.json records where outputs went
             object.__setattr__(self, "output_dir", self.checkpoint_dir)
         if self.logdir is None:

@@ -25,7 +25,9 @@ from dcgan_tf.distribute import check_replica_split, is_chief, make_strategy
 from dcgan_tf.epoch_end import Outputs, end_epoch, write_gif
 from dcgan_tf.errors import DcganError, Interrupted
 from dcgan_tf.gan import Gan, build_gan
+from dcgan_tf.image_folder import prepare_run_dataset
 from dcgan_tf.loop import Session, read_number, save, stop_requests, train_epoch
+from dcgan_tf.models import MAX_CLASSES, model_spec
 from dcgan_tf.precision import auto_precision, precision_hint
 from dcgan_tf.runs import (
     HISTORY_FILE,
@@ -44,10 +46,14 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     # The strategy first: multi-worker collectives must be set up before TensorFlow runs any op.
     strategy = None if config.dry_run else make_strategy(config.strategy)
     mnist = data.load_mnist(config.data, config.dataset)
+    conditional = model_spec(config.model).conditional
+    data.check_trainable(
+        mnist, config.batch_size, config.train_size, MAX_CLASSES if conditional else None, config.eval_every is not None
+    )
     images = data.training_images(mnist, config.train_size)
     labels = tf.constant(data.training_labels(mnist, config.train_size))
     if strategy is None:
-        return [_dry_run(config, images, labels)]
+        return [_dry_run(config, images, labels, mnist.info.num_classes)]
 
     check_replica_split(config.batch_size, strategy.num_replicas_in_sync)
     chief = is_chief(strategy)
@@ -56,6 +62,8 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
         print(hint)
     checkpoint_dir, output_dir = prepare_folders(config) if chief else worker_folders()
     run_dir = Path(config.checkpoint_dir)  # every task reads the real folder (workers write to scratch)
+    if mnist.dataset == data.IMAGE_FOLDER:  # a changed folder is refused before anything is written
+        prepare_run_dataset(run_dir, mnist.info, str(config.data), fresh=config.fresh, write=chief)
     # --fresh: the chief has just moved the old run aside; a worker must not race it to the old checkpoints.
     resume = None if config.fresh else resume_point(run_dir, config.checkpoint)
     # An older run of a model whose generator has changed since trains on with the generator it has.
@@ -64,7 +72,7 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
         if resume is None
         else generator_architecture(resume.path, config.model, config.noise_dim, mnist.info.num_classes)
     )
-    gan = build_gan(config, strategy, architecture)
+    gan = build_gan(config, strategy, architecture, mnist.info.num_classes)
     store = CheckpointStore(checkpoint_dir, **gan.checkpoint_objects())
     if resume is not None:
         _check_recipe(config, resume)  # before anything is moved
@@ -208,8 +216,8 @@ def _images_per_second(config: TrainConfig, precision: str, steps: int = 3) -> f
     return steps * config.batch_size / (time.perf_counter() - started)
 
 
-def _dry_run(config: TrainConfig, images, labels: tf.Tensor) -> dict[str, float]:
-    gan = build_gan(config)
+def _dry_run(config: TrainConfig, images, labels: tf.Tensor, num_classes: int) -> dict[str, float]:
+    gan = build_gan(config, num_classes=num_classes)
     step = gan.make_step(config, None, steps_per_epoch=1)  # one batch: where a schedule ends does not matter
     batch = next(iter(data.make_dataset(tf.constant(images), labels, config.batch_size, config.seed, 0)))
     outputs = {name: float(value) for name, value in step(*batch).items()}
