@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import tensorflow as tf
@@ -26,6 +27,7 @@ from dcgan_tf.epoch_end import Outputs, end_epoch, write_gif
 from dcgan_tf.errors import DcganError, Interrupted
 from dcgan_tf.gan import Gan, build_gan
 from dcgan_tf.image_folder import prepare_run_dataset
+from dcgan_tf.live import EpochReport, epoch_report
 from dcgan_tf.loop import Session, read_number, save, stop_requests, train_epoch
 from dcgan_tf.models import MAX_CLASSES, model_spec
 from dcgan_tf.precision import auto_precision, precision_hint
@@ -39,8 +41,12 @@ from dcgan_tf.runs import (
 )
 
 
-def fit(config: TrainConfig) -> list[dict[str, float]]:
-    """Train (or resume training) as ``config`` says; returns the history, one dict per epoch."""
+def fit(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = None) -> list[dict[str, float]]:
+    """Train (or resume training) as ``config`` says; returns the history, one dict per epoch.
+
+    ``on_epoch`` is called after every epoch's end with its `live.EpochReport` (the fixed-noise grid, the
+    history so far), e.g. `live.LivePictures` redrawing them in place in a notebook.
+    """
     config = _resolve_precision(config)
     print("dcgan_tf training with:\n" + config.describe(), flush=True)
     # The strategy first: multi-worker collectives must be set up before TensorFlow runs any op.
@@ -107,6 +113,8 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
                 history.append(train_epoch(session, epoch, stop))
                 out_of_time = _out_of_time(config, history)
                 end_epoch(session, outputs, history, last=out_of_time or epoch + 1 == config.epochs)
+                if on_epoch is not None and chief:
+                    on_epoch(epoch_report(session, history, mnist.info))
                 if out_of_time:
                     print(f"--max-minutes {config.max_minutes:g} reached after epoch {epoch + 1}: stopping")
                     break
