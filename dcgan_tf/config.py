@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dcgan_tf.data import DATASETS as DATASET_INFO
-from dcgan_tf.data import IMAGE_FOLDER, is_image_folder
+from dcgan_tf.data import IMAGE_FOLDER, resolve_dataset
 from dcgan_tf.errors import DcganError
 from dcgan_tf.precision import POLICIES, Precision
 
@@ -357,8 +357,7 @@ class TrainConfig:
                 raise DcganError(f"--{name.replace('_', '-')} must be a positive number (got {getattr(self, name)})")
         if self.data is not None:  # absolute, so tools reading config.json find it from any working folder
             object.__setattr__(self, "data", os.path.abspath(os.path.expanduser(self.data)))
-            if self.dataset == "mnist" and is_image_folder(self.data):  # a folder of images is its own dataset
-                object.__setattr__(self, "dataset", IMAGE_FOLDER)
+            object.__setattr__(self, "dataset", resolve_dataset(self.data, self.dataset))  # a folder of images
         if self.output_dir is None:  # resolve now so config.json records where outputs went
             object.__setattr__(self, "output_dir", self.checkpoint_dir)
         if self.logdir is None:

@@ -99,6 +99,11 @@ def is_image_folder(path: str | Path | None) -> bool:
     return not any((Path(path) / candidate).exists() for candidate in (name, f"{name}.gz"))
 
 
+def resolve_dataset(path: str | Path | None, dataset: str) -> str:
+    """The --dataset ``path`` holds: ``folder`` for a folder of images given with the default ``mnist``."""
+    return IMAGE_FOLDER if dataset == "mnist" and is_image_folder(path) else dataset
+
+
 def load_mnist(path: str | Path | None = None, dataset: str = "mnist") -> Mnist:
     """Load ``dataset`` (MNIST or Fashion-MNIST) from ``path`` (an ``.npz`` file or an IDX folder), or
     download it with Keras when ``path`` is None; ``dataset`` ``folder``: read the folder of images ``path``."""
