@@ -41,7 +41,7 @@ class InterpolateConfig:
         None,
         "conditional models: keep this class (a name, or a number: 0-9 for MNIST) along every walk (default: walk i "
         "draws class i modulo the class count)",
-        metavar="D",
+        metavar="CLASS",
     )
 
     def __post_init__(self) -> None:

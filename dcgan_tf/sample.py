@@ -34,7 +34,7 @@ class SampleConfig:
         "conditional models: draw only this class, by name (an image folder's subfolder, a Fashion-MNIST class "
         "such as Sandal) or number (0-9 for MNIST's digits), or 'all' (the default): one row per class "
         "(--num rounded up to a multiple of the class count); .npz output then also holds the 'labels' array",
-        metavar="D",
+        metavar="CLASS",
     )
 
     def __post_init__(self) -> None:
