@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from dcgan_tf.config import CONFIG_FILE, GENERATORS, read_saved_config
-from dcgan_tf.data import DATASETS
+from dcgan_tf.data import dataset_of_run
 from dcgan_tf.errors import DcganError
 from dcgan_tf.files import archive_folder, write_text
 from dcgan_tf.models import MODELS, NUM_CLASSES, build_generator, model_spec
@@ -314,7 +314,8 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, wh
             f"{config_path} has no valid noise_dim: restore the config.json of that training run"
         ) from None
     key = "generator_ema" if generator_choices(info.path, which) == ("ema",) else "generator"
-    num_classes = DATASETS.get(saved.get("dataset", "mnist"), DATASETS["mnist"]).num_classes  # a conditional's labels
+    conditional = model in MODELS and model_spec(model).conditional  # only its labels need the run's classes
+    num_classes = dataset_of_run(checkpoint_dir, saved).num_classes if conditional else NUM_CLASSES
     generator, _ = _restore_generator(info.path, key, model, noise_dim, num_classes)
     if isinstance(generator, str):
         raise DcganError(

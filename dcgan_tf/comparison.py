@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from dcgan_tf.checkpoints import load_generator
 from dcgan_tf.config import VARIANTS, TrainConfig, parse_variants
-from dcgan_tf.data import load_mnist
+from dcgan_tf.data import load_mnist, resolve_dataset
 from dcgan_tf.evaluation import Scores, evaluate_generator, evaluate_real, get_reference
 from dcgan_tf.files import ensure_writable, write_text
 from dcgan_tf.models import build_models
@@ -51,7 +51,7 @@ def compare(config: Any) -> list[VariantResult]:
     """Everything ``python -m dcgan_tf.compare`` does for a `CompareConfig`; returns one result per variant."""
     root = ensure_writable(config.root, "--root")
     names = parse_variants(config.variants)
-    mnist = load_mnist(config.data, config.dataset)
+    mnist = load_mnist(config.data, resolve_dataset(config.data, config.dataset))
     results = []
     for name in names:
         print(f"\n=== {name} ===", flush=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from dcgan_tf.data import DATASETS as DATASET_INFO
+from dcgan_tf.data import IMAGE_FOLDER, resolve_dataset
 from dcgan_tf.errors import DcganError
 from dcgan_tf.precision import POLICIES, Precision
 from dcgan_tf.startup import import_tensorflow
@@ -26,7 +27,7 @@ from dcgan_tf.startup import import_tensorflow
 CONFIG_FILE = "config.json"
 
 # Registries of what a run can be built from; each name has its entry in data.py / models.py / losses.py.
-DATASETS = tuple(DATASET_INFO)  # mnist, fashion_mnist
+DATASETS = (*DATASET_INFO, IMAGE_FOLDER)  # mnist, fashion_mnist; folder: --data is a folder of images
 MODELS = ("dcgan", "dense", "conditional", "conditional-concat")
 LOSSES = ("bce", "hinge", "wgan-gp")
 # What --critic-steps, --beta1 and --beta2 are when not given, per loss: the tutorial's Adam for BCE,
@@ -163,11 +164,16 @@ class TrainConfig:
     data: str | None = flag(
         None,
         "the --dataset as a Keras-layout .npz (x_train, y_train, x_test, y_test) or a folder with the four "
-        "official IDX files (plain or .gz). Default: download with keras.datasets.<dataset>.load_data().",
+        "official IDX files (plain or .gz), or a folder of your own images (PNG, JPEG, BMP, GIF; one subfolder "
+        "per class), which implies --dataset folder (docs/own-images.md). Default: download with "
+        "keras.datasets.<dataset>.load_data().",
         metavar="PATH",
     )
     dataset: str = flag(
-        "mnist", "mnist (handwritten digits) or fashion_mnist (Zalando's clothing images)", choices=DATASETS
+        "mnist",
+        "mnist (handwritten digits), fashion_mnist (Zalando's clothing images), or folder (the images in --data; "
+        "set when --data is a folder without the IDX files)",
+        choices=DATASETS,
     )
     model: str = flag(
         "dcgan",
@@ -391,6 +397,7 @@ class TrainConfig:
                 raise DcganError(f"--{name.replace('_', '-')} must be a positive number (got {getattr(self, name)})")
         if self.data is not None:  # absolute, so tools reading config.json find it from any working folder
             object.__setattr__(self, "data", os.path.abspath(os.path.expanduser(self.data)))
+            object.__setattr__(self, "dataset", resolve_dataset(self.data, self.dataset))  # a folder of images
         if self.output_dir is None:  # resolve now so config.json records where outputs went
             object.__setattr__(self, "output_dir", self.checkpoint_dir)
         if self.logdir is None:

@@ -3,7 +3,9 @@ scaling it to [-1, 1], and the ``tf.data`` pipeline that feeds training batches.
 
 Both datasets share one layout: 28x28 uint8 images in ten classes, the same IDX file names, a Keras
 downloader of the same name (``keras.datasets.<name>``). `DATASETS` holds what differs (display name,
-class names).
+class names). A folder of image files (``--dataset folder``, see `image_folder`) is read into the same
+layout; its `DatasetInfo` (class names from its subfolders, its identity) is then a value the `Mnist`
+carries rather than a registry entry, and `dataset_of_run` finds it again from a run folder.
 
 The pipeline is a pure function of ``(seed, epoch)``: each epoch's shuffle order is derived from
 them, so a run resumed in the middle of an epoch sees exactly the batches it would have seen.
@@ -13,8 +15,9 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,17 +34,35 @@ IDX_FILES = {
 }
 
 
+IMAGE_FOLDER = "folder"  # the --dataset of a folder of image files (image_folder.py); not in DATASETS
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     """What one dataset of the MNIST layout is called and how its classes are named."""
 
-    title: str  # as printed: "MNIST", "Fashion-MNIST"
+    title: str  # as printed: "MNIST", "Fashion-MNIST", "image folder letters"
     class_names: tuple[str, ...]  # label i is class_names[i]
     item: str  # what one image is, for messages: "digit", "image"
+    # An image folder's identity (`image_folder.folder_identity`); None for the named datasets, which
+    # --dataset and --data identify.
+    identity: str | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> DatasetInfo:
+        return cls(
+            title=str(record["title"]),
+            class_names=tuple(str(name) for name in record["class_names"]),
+            item=str(record.get("item", "image")),
+            identity=record.get("identity"),
+        )
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -62,18 +83,38 @@ class Mnist:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    dataset: str = "mnist"  # a key of DATASETS
+    dataset: str = "mnist"  # a key of DATASETS, or IMAGE_FOLDER
+    info: DatasetInfo = None  # type: ignore[assignment]  # None: DATASETS[dataset]'s
 
-    @property
-    def info(self) -> DatasetInfo:
-        return DATASETS[self.dataset]
+    def __post_init__(self) -> None:
+        if self.info is None:
+            object.__setattr__(self, "info", DATASETS[self.dataset])
+
+
+def is_image_folder(path: str | Path | None) -> bool:
+    """Whether ``--data path`` is a folder of image files rather than a folder of the IDX files."""
+    if path is None or not Path(path).is_dir():
+        return False
+    name = IDX_FILES["x_train"]
+    return not any((Path(path) / candidate).exists() for candidate in (name, f"{name}.gz"))
+
+
+def resolve_dataset(path: str | Path | None, dataset: str) -> str:
+    """The --dataset ``path`` holds: ``folder`` for a folder of images given with the default ``mnist``."""
+    return IMAGE_FOLDER if dataset == "mnist" and is_image_folder(path) else dataset
 
 
 def load_mnist(path: str | Path | None = None, dataset: str = "mnist") -> Mnist:
     """Load ``dataset`` (MNIST or Fashion-MNIST) from ``path`` (an ``.npz`` file or an IDX folder), or
-    download it with Keras when ``path`` is None."""
+    download it with Keras when ``path`` is None; ``dataset`` ``folder``: read the folder of images ``path``."""
+    if dataset == IMAGE_FOLDER:
+        from dcgan_tf.image_folder import load_image_folder  # Keras' image loading, only when asked for
+
+        if path is None or not Path(path).is_dir():
+            raise DcganError(f"--dataset folder needs --data FOLDER, a folder of images (got {path})")
+        return load_image_folder(path)
     if dataset not in DATASETS:
-        raise DcganError(f"unknown --dataset {dataset!r}: choose from {', '.join(DATASETS)}")
+        raise DcganError(f"unknown --dataset {dataset!r}: choose from {', '.join(DATASETS)} or {IMAGE_FOLDER}")
     title = DATASETS[dataset].title
     if path is None:
         arrays = _download(dataset)
@@ -203,6 +244,42 @@ def training_images(mnist: Mnist, train_size: int | None) -> np.ndarray:
     return to_model_range(mnist.x_train[:train_size])
 
 
+def check_trainable(
+    mnist: Mnist, batch_size: int, train_size: int | None, max_classes: int | None, evaluates: bool
+) -> None:
+    """Refuse, in one line and before anything is written, data a run cannot train on: fewer training images
+    than one batch; for a conditional model (``max_classes``: its limit, None for unconditional ones) one
+    class or more than it allows; ``evaluates`` (--eval-every) with one class or nothing held out."""
+    info, count = mnist.info, len(mnist.x_train[:train_size])
+    where = "its training split" if mnist.dataset == IMAGE_FOLDER else "the training images"
+    if count < batch_size:  # an epoch would train nothing
+        limit = f" (--train-size {train_size})" if train_size is not None and train_size <= len(mnist.x_train) else ""
+        raise DcganError(
+            f"{info.title}: {where} has {count} {info.item}s{limit}, fewer than one batch of {batch_size}: pass "
+            f"--batch-size {count} or less, or add images"
+        )
+    if max_classes is not None and info.num_classes < 2:
+        raise DcganError(
+            f"{info.title} is one class (no class subfolders), and a conditional model needs labelled classes: put "
+            "the images into one subfolder per class, or train an unconditional --model (dcgan, dense)"
+        )
+    if max_classes is not None and info.num_classes > max_classes:
+        raise DcganError(
+            f"{info.title} has {info.num_classes} classes, more than the {max_classes} a conditional model allows: "
+            "merge classes, or train an unconditional --model (dcgan, dense)"
+        )
+    if evaluates and info.num_classes < 2:
+        raise DcganError(
+            f"{info.title} is one class (no class subfolders), and --eval-every needs labelled classes to train "
+            "its evaluator: put the images into one subfolder per class, or drop --eval-every"
+        )
+    if evaluates and len(mnist.x_test) <= 3:
+        raise DcganError(
+            f"{info.title} holds out {len(mnist.x_test)} images (every tenth of a class), too few for --eval-every: "
+            "add images (at least ten per class) or drop --eval-every"
+        )
+
+
 def steps_per_epoch(num_images: int, batch_size: int) -> int:
     """Full batches per epoch; the remainder is dropped so every step has the same static shape."""
     return num_images // batch_size
@@ -211,6 +288,18 @@ def steps_per_epoch(num_images: int, batch_size: int) -> int:
 def epoch_order(num_images: int, seed: int, epoch: int) -> np.ndarray:
     """The shuffle order of one epoch, a pure function of (seed, epoch) so that resuming repeats it."""
     return np.random.default_rng([seed, epoch]).permutation(num_images)
+
+
+def dataset_of_run(run_dir: str | Path, saved: dict[str, Any] | None) -> DatasetInfo:
+    """The `DatasetInfo` a run was trained on, from its ``config.json`` (``saved``): a named dataset's
+    registry entry, or the image folder's description that training recorded in the run folder."""
+    saved = saved or {}
+    dataset = saved.get("dataset", "mnist")
+    if dataset == IMAGE_FOLDER:
+        from dcgan_tf.image_folder import read_run_dataset
+
+        return read_run_dataset(run_dir)
+    return DATASETS.get(dataset, DATASETS["mnist"])
 
 
 def training_labels(mnist: Mnist, train_size: int | None) -> np.ndarray:

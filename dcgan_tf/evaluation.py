@@ -36,7 +36,7 @@ from dcgan_tf.checkpoints import (
     load_generator,
 )
 from dcgan_tf.config import CONFIG_FILE, GENERATOR_NAMES, read_saved_config
-from dcgan_tf.data import DATASETS, Mnist, load_mnist, steps_per_epoch, to_model_range
+from dcgan_tf.data import DATASETS, IMAGE_FOLDER, Mnist, dataset_of_run, load_mnist, steps_per_epoch, to_model_range
 from dcgan_tf.errors import DcganError
 from dcgan_tf.evaluator import Evaluator, Recipe, cache_key, load_or_train_evaluator
 from dcgan_tf.files import ensure_writable, write_text
@@ -330,6 +330,13 @@ def evaluate(config: Any) -> list[dict[str, Any]]:
         )
     mnist = load_mnist(data_path, saved.get("dataset", "mnist"))
     dataset = mnist.info
+    if dataset.num_classes < 2:
+        raise DcganError(
+            f"evaluate needs labelled classes, and {data_path} is one class (no class subfolders): its evaluator "
+            "learns to tell the classes apart, so put the images into one subfolder per class"
+        )
+    if mnist.dataset == IMAGE_FOLDER and dataset.identity != dataset_of_run(checkpoint_dir, saved).identity:
+        print(f"note: the images in {data_path} have changed since this run was trained; measuring against them now")
     print(
         f"data: {dataset.title}, {data_path or 'keras.datasets.' + mnist.dataset} ({len(mnist.x_train):,} training, "
         f"{len(mnist.x_test):,} test {dataset.item}s)",

@@ -59,8 +59,8 @@ def default_cache_dir() -> Path:
     return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "dcgan_tf"
 
 
-def make_classifier(seed: int = 0) -> keras.Model:
-    """Images (B, 28, 28, 1) in [-1, 1] -> class logits (B, 10); ``features`` is the (B, 128) embedding.
+def make_classifier(seed: int = 0, num_classes: int = 10) -> keras.Model:
+    """Images (B, 28, 28, 1) in [-1, 1] -> class logits (B, num_classes); ``features`` is the (B, 128) embedding.
 
     The Keras "simple MNIST convnet" with a 128-unit dense layer added as the embedding. Every
     initializer and dropout layer gets its own seed, so building never reads global random state.
@@ -78,7 +78,7 @@ def make_classifier(seed: int = 0) -> keras.Model:
     x = layers.Dropout(0.5, seed=seed + 3)(x)
     features = layers.Dense(FEATURE_DIM, activation="relu", kernel_initializer=init(4), name=FEATURES_LAYER)(x)
     x = layers.Dropout(0.5, seed=seed + 5)(features)
-    logits = layers.Dense(10, kernel_initializer=init(6), name="logits")(x)  # (B, 10)
+    logits = layers.Dense(num_classes, kernel_initializer=init(6), name="logits")(x)  # (B, num_classes)
     return keras.Model(images, logits, name="mnist_evaluator")
 
 
@@ -99,11 +99,13 @@ class Evaluator:
     def describe(self) -> str:
         """One line: which evaluator, how accurate, trained on how many digits."""
         where = f" ({self.path})" if self.path else ""
-        dataset = DATASETS[self.info.get("dataset", "mnist")]
+        # An image folder's evaluator records its title and item; the named datasets' come from the registry.
+        named = DATASETS.get(self.info.get("dataset", "mnist"), DATASETS["mnist"])
+        title, item = self.info.get("title", named.title), self.info.get("item", named.item)
         return (
-            f"{dataset.title} evaluator{where}: test accuracy {self.test_accuracy:.2%} on "
-            f"{self.info['test_images']:,} test {dataset.item}s, trained on {self.info['train_images']:,} training "
-            f"{dataset.item}s"
+            f"{title} evaluator{where}: test accuracy {self.test_accuracy:.2%} on "
+            f"{self.info['test_images']:,} test {item}s, trained on {self.info['train_images']:,} training "
+            f"{item}s"
         )
 
     def features_and_probs(self, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> tuple[np.ndarray, np.ndarray]:
@@ -201,12 +203,18 @@ def train_evaluator(mnist: Mnist, recipe: Recipe | None = None, verbose: bool = 
         )
     x = to_model_range(mnist.x_train[: recipe.train_size])
     y = mnist.y_train[: recipe.train_size].astype(np.int64)
-    if len(np.unique(y)) < 10:
+    classes = mnist.info.num_classes
+    if classes < 2:
+        raise DcganError(
+            f"{mnist.info.title} is one class (no class subfolders): the evaluator and its metrics need labelled "
+            "classes; put the images into one subfolder per class"
+        )
+    if len(np.unique(y)) < classes:
         raise DcganError(
             f"the training labels cover only classes {sorted(np.unique(y).tolist())}: "
-            "the evaluator needs all ten digits; use full MNIST data"
+            f"the evaluator needs all {classes} classes; use full {mnist.info.title} data"
         )
-    model = make_classifier(recipe.seed)
+    model = make_classifier(recipe.seed, classes)
     model.compile(
         optimizer=keras.optimizers.Adam(recipe.learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -227,6 +235,8 @@ def train_evaluator(mnist: Mnist, recipe: Recipe | None = None, verbose: bool = 
     accuracy = evaluator.accuracy(to_model_range(mnist.x_test), mnist.y_test)
     evaluator.info.update(
         dataset=mnist.dataset,
+        title=mnist.info.title,
+        item=mnist.info.item,
         test_accuracy=accuracy,
         test_images=len(mnist.x_test),
         train_images=len(x),

@@ -139,17 +139,22 @@ class Gan:
 
 
 def build_gan(
-    config: TrainConfig, strategy: tf.distribute.Strategy | None = None, architecture: str | None = None
+    config: TrainConfig,
+    strategy: tf.distribute.Strategy | None = None,
+    architecture: str | None = None,
+    num_classes: int | None = None,
 ) -> Gan:
     """Models, optimizers and sample noise for ``config``, identical for identical seeds; ``architecture``
-    overrides ``config.model`` (the one an older checkpoint saved under that name holds).
+    overrides ``config.model`` (the one an older checkpoint saved under that name holds); ``num_classes``
+    is the data's class count (default: the named --dataset's; an image folder's comes from the folder).
 
     Everything is created inside ``strategy.scope()`` so that variables are mirrored across replicas.
     """
     strategy = strategy or tf.distribute.get_strategy()
     architecture = architecture or config.model
     synchronized = strategy.num_replicas_in_sync > 1
-    num_classes = DATASETS[config.dataset].num_classes  # a conditional pair's label range
+    if num_classes is None:  # a conditional pair's label range
+        num_classes = DATASETS.get(config.dataset, DATASETS["mnist"]).num_classes
     precision = Precision(config.precision)
     keras.utils.set_random_seed(config.seed)  # weight initialisation and dropout seeds
     with precision.building(), strategy.scope():

@@ -39,8 +39,9 @@ class InterpolateConfig:
     gif: str | None = flag(None, "animated GIF to write (default: --out with .gif)", metavar="FILE.gif")
     digit: str | None = flag(
         None,
-        "conditional models: keep this digit (0-9) along every walk (default: walk i draws digit i %% 10)",
-        metavar="D",
+        "conditional models: keep this class (a name, or a number: 0-9 for MNIST) along every walk (default: walk i "
+        "draws class i modulo the class count)",
+        metavar="CLASS",
     )
 
     def __post_init__(self) -> None:

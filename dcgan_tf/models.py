@@ -122,6 +122,9 @@ def make_dense_discriminator(seed: int | None = None, dropout: float = 0.3, spec
 
 
 NUM_CLASSES = 10  # a conditional pair's labels when not told the dataset's count: MNIST's digits 0-9
+# The most classes a conditional pair takes: its epoch grid draws every class from as many noise vectors
+# (C x C images), and 32 classes already make a grid of 1,024 images.
+MAX_CLASSES = 32
 LABEL_EMBEDDING = 50  # size of the digit-label embedding fed to the conditional generator
 
 

@@ -31,9 +31,10 @@ class SampleConfig:
     out: str = flag("samples.png", "FILE.png, FILE.npz or DIR/", metavar="PATH")
     digit: str | None = flag(
         None,
-        "conditional models: draw only this digit (0-9), or 'all' (the default): ten rows, one per digit "
-        "(--num rounded up to a multiple of 10); .npz output then also holds the 'labels' array",
-        metavar="D",
+        "conditional models: draw only this class, by name (an image folder's subfolder, a Fashion-MNIST class "
+        "such as Sandal) or number (0-9 for MNIST's digits), or 'all' (the default): one row per class "
+        "(--num rounded up to a multiple of the class count); .npz output then also holds the 'labels' array",
+        metavar="CLASS",
     )
 
     def __post_init__(self) -> None:

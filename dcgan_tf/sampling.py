@@ -119,8 +119,8 @@ def latent_noise(num: int, noise_dim: int, seed: int) -> np.ndarray:
 def sample(generator, num: int, seed: int = 0, digit: int | None = None) -> np.ndarray:
     """``num`` generated digits (num, 28, 28, 1) in [-1, 1] from the noise of ``seed``.
 
-    A conditional generator draws ``digit``, or with None ten rows of 0s to 9s (``num`` rounded up to
-    a multiple of ten, see `digit_labels`).
+    A conditional generator draws class ``digit``, or with None one row per class (0s to 9s for MNIST;
+    ``num`` rounded up to a multiple of the class count, see `digit_labels`).
     """
     return sample_with_labels(generator, num, seed, digit)[0]
 
@@ -130,7 +130,8 @@ def sample_with_labels(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """`sample`'s images and, for a conditional generator, the digit labels they were drawn as (else None).
 
-    Raises `DcganError` for a ``digit`` outside 0-9, or any ``digit`` for an unconditional generator.
+    Raises `DcganError` for a ``digit`` outside the generator's classes, or any ``digit`` for an unconditional
+    generator.
     """
     from dcgan_tf.models import num_classes_of
 
@@ -145,7 +146,7 @@ def digit_labels(num: int, digit: int | None, num_classes: int) -> np.ndarray:
 
     With None, ``num`` is rounded up to a multiple of ``num_classes`` so every class gets as many samples.
     """
-    check_digit(digit)
+    check_digit(digit, num_classes)
     if digit is not None:
         return np.full(num, digit, np.int32)
     return np.repeat(np.arange(num_classes, dtype=np.int32), -(-num // num_classes))
@@ -165,22 +166,47 @@ def check_digit_for(generator, digit: int | None) -> bool:
     return False
 
 
-def check_digit(digit: int | None) -> None:
-    """Raise `DcganError` unless ``digit`` is None or a digit 0-9."""
-    if digit is not None and not 0 <= digit <= 9:
-        raise DcganError(f"--digit must be a digit 0-9 or 'all' (got {digit})")
+def check_digit(digit: int | None, num_classes: int = 10) -> None:
+    """Raise `DcganError` unless ``digit`` is None or a class index 0 to ``num_classes - 1``."""
+    if digit is not None and not 0 <= digit < num_classes:
+        raise DcganError(f"--digit must be a class 0-{num_classes - 1} or 'all' (got {digit})")
 
 
-def parse_digit(text: str | None) -> int | None:
-    """The ``--digit`` flag's value: None for unset or ``all``, else a checked digit 0-9."""
+def parse_digit(text: str | None) -> int | str | None:
+    """The ``--digit`` flag's value: None for unset or ``all``, an int for a number, else a class name
+    (checked against the run's classes by `class_index` once the run is known)."""
     if text is None or text == "all":
         return None
     try:
-        digit = int(text)
+        return int(text)
     except ValueError:
-        raise DcganError(f"--digit must be a digit 0-9 or 'all' (got {text!r})") from None
-    check_digit(digit)
-    return digit
+        return text
+
+
+def class_index(choice: int | str | None, class_names: tuple[str, ...]) -> int | None:
+    """``--digit``'s class as a label: a class name of the run (an image folder's subfolder, "Sandal", "7"),
+    else a number as the class index; None stays None (every class)."""
+    if choice is None:
+        return None
+    if str(choice) in class_names:  # a name first: an image folder's classes may be named "1", "2", ...
+        return class_names.index(str(choice))
+    if isinstance(choice, int) and 0 <= choice < len(class_names):
+        return choice
+    shown = ", ".join(class_names) if len(class_names) <= 12 else ", ".join(class_names[:12]) + ", ..."
+    raise DcganError(
+        f"--digit must name one of this run's classes ({shown}) or be a class 0-{len(class_names) - 1}, or 'all' "
+        f"(got {str(choice)!r})"
+    )
+
+
+def run_class(checkpoint_dir: str | Path, generator, choice: int | str | None) -> int | None:
+    """``--digit`` resolved against the classes the run in ``checkpoint_dir`` was trained on (None: all)."""
+    from dcgan_tf.config import read_saved_config
+    from dcgan_tf.data import dataset_of_run
+
+    if not check_digit_for(generator, choice):
+        return None
+    return class_index(choice, dataset_of_run(checkpoint_dir, read_saved_config(checkpoint_dir)).class_names)
 
 
 def noise_dim_of(generator) -> int:
@@ -234,20 +260,23 @@ def sample_checkpoint(
     seed: int = 0,
     checkpoint: str | None = None,
     which: str | None = None,
-    digit: int | None = None,
+    digit: int | str | None = None,
 ) -> list[Path]:
     """Restore a run's generator (``which``: ``ema``, ``raw`` or None, see `load_generator`), generate ``num``
-    digits from ``seed`` (a conditional model: all ``digit``, or with None ten rows, one per digit) and write
-    them to ``out``."""
+    digits from ``seed`` (a conditional model: all of class ``digit``, a name or an index, or with None one row
+    per class) and write them to ``out``."""
     from dcgan_tf.checkpoints import load_generator
+    from dcgan_tf.models import num_classes_of
 
     require_positive("num", num)
-    check_digit(digit)
     output_kind(out)  # reject a bad destination before the slow restore
     generator = load_generator(checkpoint_dir, checkpoint, which)
-    images, labels = sample_with_labels(generator, num, seed, digit)
-    rows_of_digits = labels is not None and digit is None
-    return write_samples(images, out, labels, cols=len(labels) // 10 if rows_of_digits else None)
+    label = run_class(checkpoint_dir, generator, digit)
+    images, labels = sample_with_labels(generator, num, seed, label)
+    rows_of_classes = labels is not None and label is None
+    return write_samples(
+        images, out, labels, cols=len(labels) // num_classes_of(generator) if rows_of_classes else None
+    )
 
 
 def lerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
@@ -297,13 +326,15 @@ def walk_images(
 ) -> np.ndarray:
     """The generator's digits along `latent_walks`: (num_walks, steps, 28, 28, 1) in [-1, 1].
 
-    A conditional generator keeps the label fixed along each walk: ``digit``, or digit ``i % 10``
+    A conditional generator keeps the label fixed along each walk: ``digit``, or class ``i % classes``
     for walk ``i`` with None.
     """
-    check_digit(digit)
+    from dcgan_tf.models import num_classes_of
+
     noise = latent_walks(num_walks, steps, noise_dim_of(generator), seed, method)  # (W, S, D)
     labels = None
     if check_digit_for(generator, digit):
+        check_digit(digit, num_classes_of(generator))
         per_walk = cycled_labels(generator, num_walks) if digit is None else np.full(num_walks, digit)
         labels = np.repeat(per_walk, steps)  # (W*S,) one label along each walk
     images = generate(generator, noise.reshape(num_walks * steps, -1), labels)  # (W*S, 28, 28, 1)
@@ -364,14 +395,15 @@ def interpolate_checkpoint(
     checkpoint: str | None = None,
     gif: str | Path | None = None,
     which: str | None = None,
-    digit: int | None = None,
+    digit: int | str | None = None,
 ) -> list[Path]:
     """Restore a run's generator (``which``: ``ema``, ``raw`` or None, see `load_generator`) and write its latent
-    walks as ``out`` (PNG grid) and a GIF."""
+    walks as ``out`` (PNG grid) and a GIF; a conditional one keeps class ``digit`` (a name or an index) along
+    every walk."""
     from dcgan_tf.checkpoints import load_generator
 
     check_walk_out(out)
     check_walks(walks, steps, method)  # before the slow restore
-    check_digit(digit)
     generator = load_generator(checkpoint_dir, checkpoint, which)
-    return write_walks(walk_images(generator, walks, steps, seed, method, digit), out, gif)
+    label = run_class(checkpoint_dir, generator, digit)
+    return write_walks(walk_images(generator, walks, steps, seed, method, label), out, gif)

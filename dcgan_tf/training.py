@@ -17,7 +17,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import tensorflow as tf
@@ -37,7 +37,10 @@ from dcgan_tf.distribute import check_replica_split, is_chief, make_strategy
 from dcgan_tf.epoch_end import Outputs, end_epoch, write_gif
 from dcgan_tf.errors import DcganError, Interrupted
 from dcgan_tf.gan import Gan, build_gan
+from dcgan_tf.image_folder import prepare_run_dataset
+from dcgan_tf.live import EpochReport, epoch_report
 from dcgan_tf.loop import Session, read_number, train_epoch
+from dcgan_tf.models import MAX_CLASSES, model_spec
 from dcgan_tf.precision import POLICIES, auto_precision, precision_hint
 from dcgan_tf.runs import (
     HISTORY_FILE,
@@ -51,8 +54,12 @@ from dcgan_tf.saving import save
 from dcgan_tf.tutorial import continue_tutorial
 
 
-def fit(config: TrainConfig) -> list[dict[str, float]]:
-    """Train (or resume training) as ``config`` says; returns the history, one dict per epoch."""
+def fit(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = None) -> list[dict[str, float]]:
+    """Train (or resume training) as ``config`` says; returns the history, one dict per epoch.
+
+    ``on_epoch`` is called after every epoch's end with its `live.EpochReport` (the fixed-noise grid, the
+    history so far), e.g. `live.LivePictures` redrawing them in place in a notebook.
+    """
     # The strategy first: multi-worker collectives must be set up before TensorFlow runs any op (--precision
     # auto's timing among them).
     strategy = None if config.dry_run else make_strategy(config.strategy)
@@ -60,16 +67,14 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
     config = _resolve_precision(config)  # where the run's config.json is (the subfolder, for a tutorial's)
     print("dcgan_tf training with:\n" + config.describe(), flush=True)
     mnist = data.load_mnist(config.data, config.dataset)
+    conditional = model_spec(config.model).conditional
+    data.check_trainable(
+        mnist, config.batch_size, config.train_size, MAX_CLASSES if conditional else None, config.eval_every is not None
+    )
     images = data.training_images(mnist, config.train_size)
     labels = tf.constant(data.training_labels(mnist, config.train_size))
-    if len(images) < config.batch_size:  # an epoch would train nothing
-        raise DcganError(
-            f"the training set has {len(images)} {mnist.info.item}s"
-            + (f" (--train-size {config.train_size})" if config.train_size else "")
-            + f", fewer than one batch of {config.batch_size}: pass --batch-size {len(images)} or less, or more data"
-        )
     if strategy is None:
-        return [_dry_run(config, images, labels)]
+        return [_dry_run(config, images, labels, mnist.info.num_classes)]
 
     check_replica_split(config.batch_size, strategy.num_replicas_in_sync)
     chief = is_chief(strategy)
@@ -78,6 +83,8 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
         print(hint)
     checkpoint_dir, output_dir = prepare_folders(config) if chief else worker_folders()
     run_dir = Path(config.checkpoint_dir)  # every task reads the real folder (workers write to scratch)
+    if mnist.dataset == data.IMAGE_FOLDER:  # a changed folder is refused before anything is written
+        prepare_run_dataset(run_dir, mnist.info, str(config.data), fresh=config.fresh, write=chief)
     # --fresh: the chief has just moved the old run aside; a worker must not race it to the old checkpoints.
     resume = None if config.fresh else resume_point(run_dir, config.checkpoint)
     # An older run of a model whose generator has changed since trains on with the generator it has.
@@ -86,7 +93,7 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
         if resume is None
         else generator_architecture(resume.path, config.model, config.noise_dim, mnist.info.num_classes)
     )
-    gan = build_gan(config, strategy, architecture)
+    gan = build_gan(config, strategy, architecture, mnist.info.num_classes)
     store = CheckpointStore(checkpoint_dir, **gan.checkpoint_objects())
     if resume is not None:
         _check_recipe(config, resume)  # before anything is moved
@@ -123,6 +130,8 @@ def fit(config: TrainConfig) -> list[dict[str, float]]:
                 history.append(train_epoch(session, epoch, stop))
                 out_of_time = _out_of_time(config, history)
                 end_epoch(session, outputs, history, last=out_of_time or epoch + 1 == config.epochs)
+                if on_epoch is not None and chief:
+                    on_epoch(epoch_report(session, history, mnist.info))
                 if not out_of_time and epoch + 1 < config.epochs:
                     print(time_left(config, history, this_session=epoch + 1 - start), flush=True)
                 if out_of_time:
@@ -250,8 +259,8 @@ def _images_per_second(config: TrainConfig, precision: str, steps: int = 3) -> f
     return steps * config.batch_size / (time.perf_counter() - started)
 
 
-def _dry_run(config: TrainConfig, images, labels: tf.Tensor) -> dict[str, float]:
-    gan = build_gan(config)
+def _dry_run(config: TrainConfig, images, labels: tf.Tensor, num_classes: int) -> dict[str, float]:
+    gan = build_gan(config, num_classes=num_classes)
     step = gan.make_step(config, None, steps_per_epoch=1)  # one batch: where a schedule ends does not matter
     batch = next(iter(data.make_dataset(tf.constant(images), labels, config.batch_size, config.seed, 0)))
     outputs = {name: float(value) for name, value in step(*batch).items()}
