@@ -251,7 +251,7 @@ def check_trainable(
     than one batch; for a conditional model (``max_classes``: its limit, None for unconditional ones) one
     class or more than it allows; ``evaluates`` (--eval-every) with one class or nothing held out."""
     info, count = mnist.info, len(mnist.x_train[:train_size])
-    where = "its training split" if mnist.dataset == IMAGE_FOLDER else "the training images"
+    where = "its training split" if mnist.dataset == IMAGE_FOLDER else "the training set"
     if count < batch_size:  # an epoch would train nothing
         limit = f" (--train-size {train_size})" if train_size is not None and train_size <= len(mnist.x_train) else ""
         raise DcganError(

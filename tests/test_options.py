@@ -311,7 +311,7 @@ def test_a_half_life_average_resumes_mid_epoch_exactly(mnist_path, tmp_path, mon
     from dcgan_tf import training
     from dcgan_tf.gan import Gan
 
-    flags = dict(batch_size=8, train_size=128, ema_half_life=5000.0, log_every=1)
+    flags = dict(batch_size=8, train_size=128, ema_half_life=5000.0)  # a stop request is seen after any batch
     straight = tmp_path / "straight"
     fit(TrainConfig(**tiny_flags(mnist_path, straight, **flags)))  # 2 epochs of 16 batches
     raw, averaged = (load_generator(straight, which=w).get_weights() for w in ("raw", "ema"))
