@@ -252,10 +252,9 @@ def check_trainable(
     class or more than it allows; ``evaluates`` (--eval-every) with one class or nothing held out."""
     info, count = mnist.info, len(mnist.x_train[:train_size])
     where = "its training split" if mnist.dataset == IMAGE_FOLDER else "the training set"
-    if count < batch_size:  # an epoch would train nothing
-        limit = f" (--train-size {train_size})" if train_size is not None and train_size <= len(mnist.x_train) else ""
+    if count < batch_size:  # an epoch would train nothing (config.py refuses a --train-size under one batch)
         raise DcganError(
-            f"{info.title}: {where} has {count} {info.item}s{limit}, fewer than one batch of {batch_size}: pass "
+            f"{info.title}: {where} has {count} {info.item}s, fewer than one batch of {batch_size}: pass "
             f"--batch-size {count} or less, or add images"
         )
     if max_classes is not None and info.num_classes < 2:
