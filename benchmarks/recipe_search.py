@@ -46,8 +46,11 @@ PARTS: dict[str, list[str]] = {
     "sn": ["--spectral-norm"],
     "augment": ["--augment", "translation,cutout"],
     "ema": ["--ema-half-life", "50000"],  # StyleGAN2-ADA's averaging window with its 5% ramp-up
+    "ema10k": ["--ema-half-life", "10000"],  # StyleGAN2-ADA's window for small batches (ema_kimg 10)
     "b128": ["--batch-size", "128"],  # the DCGAN paper's batch: twice the updates per epoch
     "b64": ["--batch-size", "64"],  # four times the updates per epoch, each a quarter of the work
+    # Issue 28's candidates, measured on top of paper+b64 (= --recipe fast):
+    "topk": ["--top-k", "0.5", "--top-k-decay", "0.9"],  # Sinha et al. 2020, annealed to half the batch by epoch 7
 }
 # The candidates the search trains (name -> parts); a candidate's run folder is its parts joined by "+".
 CANDIDATES: dict[str, tuple[str, ...]] = {
@@ -107,14 +110,21 @@ def main() -> None:
 
 def chosen_runs(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
     """Display name -> parts of every run to train and show: the candidates, then the ablation."""
-    runs = {name: CANDIDATES[name] for name in args.candidates.split(",") if name}
+    # A candidate's name, or its parts joined by "+" (paper+b64+ema10k: a combination not in CANDIDATES).
+    runs = {name: CANDIDATES.get(name) or parts_of(name) for name in args.candidates.split(",") if name}
     if args.ablate:
-        parts = CANDIDATES.get(args.ablate) or tuple(args.ablate.split("+"))
-        for part in parts:
-            PARTS[part]  # noqa: B018  (KeyError names an unknown part)
+        parts = CANDIDATES.get(args.ablate) or parts_of(args.ablate)
         runs.setdefault(args.ablate, parts)
         runs.update(ablation(parts))
     return runs
+
+
+def parts_of(name: str) -> tuple[str, ...]:
+    """``a+b+c`` -> its parts; a KeyError names an unknown one."""
+    parts = tuple(name.split("+"))
+    for part in parts:
+        PARTS[part]  # noqa: B018
+    return parts
 
 
 def train(run_dir: Path, parts: tuple[str, ...], args: argparse.Namespace) -> None:

@@ -309,14 +309,15 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, wh
         )
     try:
         model, noise_dim = str(saved.get("model", "dcgan")), int(saved["noise_dim"])
+        width = float(saved.get("g_width", 1.0))  # runs before --g-width existed: the card's width
     except (KeyError, TypeError, ValueError):
         raise DcganError(
-            f"{config_path} has no valid noise_dim: restore the config.json of that training run"
+            f"{config_path} has no valid noise_dim or g_width: restore the config.json of that training run"
         ) from None
     key = "generator_ema" if generator_choices(info.path, which) == ("ema",) else "generator"
     conditional = model in MODELS and model_spec(model).conditional  # only its labels need the run's classes
     num_classes = dataset_of_run(checkpoint_dir, saved).num_classes if conditional else NUM_CLASSES
-    generator, _ = _restore_generator(info.path, key, model, noise_dim, num_classes)
+    generator, _ = _restore_generator(info.path, key, model, noise_dim, num_classes, width)
     if isinstance(generator, str):
         raise DcganError(
             f"checkpoint {info.path} does not match the generator that {config_path} describes "
@@ -325,29 +326,33 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, wh
     return generator
 
 
-def generator_architecture(path: str, model: str, noise_dim: int, num_classes: int = NUM_CLASSES) -> str:
+def generator_architecture(
+    path: str, model: str, noise_dim: int, num_classes: int = NUM_CLASSES, width: float = 1.0
+) -> str:
     """The registry entry whose generator the checkpoint at ``path``, saved as ``--model model``, holds:
     ``model`` itself, or the entry an earlier version built under that name (`ModelSpec.formerly`)."""
-    return _restore_generator(path, "generator", model, noise_dim, num_classes)[1]
+    return _restore_generator(path, "generator", model, noise_dim, num_classes, width)[1]
 
 
 def _restore_generator(
-    path: str, key: str, model: str, noise_dim: int, num_classes: int = NUM_CLASSES
+    path: str, key: str, model: str, noise_dim: int, num_classes: int = NUM_CLASSES, width: float = 1.0
 ) -> tuple[keras.Model | str, str]:
     """(the generator restored from the checkpoint's ``key``, its registry entry), trying ``model`` and then
     the entry earlier versions built under that name; (why ``model`` does not fit, ``model``) if neither does."""
     formerly = model_spec(model).formerly if model in MODELS else None
-    first = _restored_generator(path, key, model, noise_dim, num_classes)
+    first = _restored_generator(path, key, model, noise_dim, num_classes, width)
     if isinstance(first, str) and formerly is not None:
-        older = _restored_generator(path, key, formerly, noise_dim, num_classes)
+        older = _restored_generator(path, key, formerly, noise_dim, num_classes, width)
         if not isinstance(older, str):
             return older, formerly
     return first, model
 
 
-def _restored_generator(path: str, key: str, model: str, noise_dim: int, num_classes: int) -> keras.Model | str:
+def _restored_generator(
+    path: str, key: str, model: str, noise_dim: int, num_classes: int, width: float
+) -> keras.Model | str:
     """The generator ``model`` with the checkpoint's ``key`` weights, or one line saying why they do not fit."""
-    generator = build_generator(model, noise_dim, num_classes=num_classes)
+    generator = build_generator(model, noise_dim, num_classes=num_classes, width=width)
     # A failed restore leaves half-matched objects whose clean-up logs dozens of warnings; keep
     # them out of the user's one-line error.
     logger = tf.get_logger()

@@ -49,6 +49,9 @@ OPTIONS_OFF: dict[str, Any] = {
     "spectral_norm": False,
     "augment": "none",
     "ema_half_life": 0.0,
+    "top_k": 1.0,
+    "g_width": 1.0,  # not None by default: listed so that a config.json saved before widths existed reads as 1
+    "d_width": 1.0,
 }
 # Named training settings (`--recipe`). A recipe's values fill the fields left unset on the command line
 # (explicit flags win) and win over the loss's defaults above; config.json records the recipe and the values.
@@ -96,12 +99,16 @@ RUN_IDENTITY = (
     "seed",
     "critic_steps",  # the generator's update schedule
     "precision",  # mixed_float16 adds loss-scale state to the optimizers' checkpoint
+    "top_k",
+    "g_width",
+    "d_width",
 )
 # Fields that are part of the identity only where they change what is trained (`TrainConfig.identity`), and
 # free to change elsewhere.
 IDENTITY_WHERE = {
     "epochs": "with a decaying --lr-schedule, which ends at --epochs",
     "ema_decay": "unless --ema-half-life replaces it",
+    "top_k_decay": "with --top-k below 1",
 }
 # What a branch (resuming from an older checkpoint with --checkpoint) may change of the identity above.
 BRANCH_MAY_CHANGE = ("learning_rate", "g_learning_rate", "d_learning_rate")
@@ -263,6 +270,26 @@ class TrainConfig:
         f"a comma-separated list of {', '.join(AUGMENTATIONS)}, or none (default: the recipe's, else none)",
         metavar="LIST",
     )
+    top_k: float | None = flag(
+        None,
+        "top-k generator updates (Sinha et al. 2020): the generator learns only from the k of each batch's generated "
+        "images its discriminator rates most real, k = batch x max(FRACTION, --top-k-decay ^ epochs trained), so k "
+        "anneals from the whole batch down to FRACTION of it (default: the recipe's, else 1: every image)",
+        type=float,
+        metavar="FRACTION",
+    )
+    top_k_decay: float = flag(
+        0.99, "the factor k shrinks by after every epoch with --top-k (the paper's 0.99)", type=float, metavar="G"
+    )
+    g_width: float = flag(
+        1.0, "the generator's width: every layer's channels (units) times W; 1 is the card's", type=float, metavar="W"
+    )
+    d_width: float = flag(
+        1.0,
+        "the discriminator's width: every layer's channels (units) times W; 1 is the card's",
+        type=float,
+        metavar="W",
+    )
     noise_dim: int = flag(100, "length of the generator's input noise vector", type=int)
     train_size: int | None = flag(None, "train on the first N training images (default: all)", type=int, metavar="N")
     ema_decay: float = flag(
@@ -422,6 +449,15 @@ class TrainConfig:
             raise DcganError("--spectral-norm works with --strategy default only: drop one of them")
         if not (0 <= self.ema_half_life < math.inf):
             raise DcganError(f"--ema-half-life must be a number of images >= 0, e.g. 10000 (got {self.ema_half_life})")
+        if not 0 < self.top_k <= 1:  # also rejects NaN
+            raise DcganError(f"--top-k must be a fraction of the batch in (0, 1], e.g. 0.5 (got {self.top_k})")
+        if not 0 < self.top_k_decay <= 1:
+            raise DcganError(f"--top-k-decay must be in (0, 1], e.g. 0.99 (got {self.top_k_decay})")
+        for name in ("g_width", "d_width"):
+            if not 0.25 <= getattr(self, name) <= 8:
+                raise DcganError(
+                    f"--{name.replace('_', '-')} must be a width multiplier from 0.25 to 8 (got {getattr(self, name)})"
+                )
 
     @property
     def needs_float32(self) -> str | None:
@@ -444,7 +480,11 @@ class TrainConfig:
 
     def identity(self) -> tuple[str, ...]:
         """The fields that define this run: `RUN_IDENTITY`, and those of `IDENTITY_WHERE` that apply to it."""
-        where = {"epochs": self.lr_schedule != "constant", "ema_decay": not self.ema_half_life}
+        where = {
+            "epochs": self.lr_schedule != "constant",
+            "ema_decay": not self.ema_half_life,
+            "top_k_decay": self.top_k < 1,
+        }
         return RUN_IDENTITY + tuple(name for name in IDENTITY_WHERE if where[name])
 
     def conflicts_with(self, saved: dict[str, Any]) -> list[str]:

@@ -31,7 +31,7 @@ from dcgan_tf.models import build_generator, build_models, random_state
 from dcgan_tf.players import Players
 from dcgan_tf.precision import Precision
 from dcgan_tf.sampling import grid_images, grid_noise
-from dcgan_tf.step import LearningRates, make_train_step
+from dcgan_tf.step import LearningRates, TopK, make_train_step
 
 
 @dataclass
@@ -83,7 +83,7 @@ class Gan:
         self, config: TrainConfig, strategy: tf.distribute.Strategy | None, steps_per_epoch: int
     ) -> Callable[..., dict[str, tf.Tensor]]:
         """The compiled training step over these models and optimizers (see `step.make_train_step`);
-        ``steps_per_epoch`` places --epochs, where a learning-rate schedule ends, in batches."""
+        ``steps_per_epoch`` places --epochs, where a learning-rate schedule ends, and top-k's epochs in batches."""
         players = Players(self.generator, self.discriminator, self.generator_optimizer, self.discriminator_optimizer)
         rates = LearningRates(
             config.g_learning_rate, config.d_learning_rate, config.lr_schedule, config.epochs * steps_per_epoch
@@ -98,6 +98,7 @@ class Gan:
             jit_compile=config.jit_compile,
             learning_rates=rates,
             augmentations=config.augmentations,
+            top_k=TopK(config.top_k, config.top_k_decay, steps_per_epoch),
         )
 
     @property
@@ -165,6 +166,7 @@ def build_gan(
             synchronized=synchronized,
             spectral_norm=config.spectral_norm,
             num_classes=num_classes,
+            widths=(config.g_width, config.d_width),
         )
         optimizers = []
         for model, rate in ((generator, config.g_learning_rate), (discriminator, config.d_learning_rate)):
@@ -173,7 +175,7 @@ def build_gan(
             # and Keras optimizers first built inside a replica step fail under tf.distribute.
             optimizer.build(model.trainable_variables)
             optimizers.append(optimizer)
-        generator_ema = build_generator(architecture, config.noise_dim, synchronized, num_classes)
+        generator_ema = build_generator(architecture, config.noise_dim, synchronized, num_classes, config.g_width)
         images_per_update = config.batch_size * config.critic_steps  # trained per generator update
         average = WeightAverage(
             generator,

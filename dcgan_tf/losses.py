@@ -16,7 +16,8 @@ the same mean that one device computes.
 The discriminator sees every image through ``draws.augment`` (``--augment``; the identity when off), and
 ``bce`` and ``hinge`` add the R1 penalty on the real images when ``--r1`` is set (taken on the images as they
 are, not as augmented, as StyleGAN2-ADA and DiffAugment's reference code do: with cutout, a penalty on the
-augmented images would act inside the blanked square).
+augmented images would act inside the blanked square). With ``--top-k`` every objective's generator learns
+from the generated images its discriminator scores highest only (`Batch.generator_mean`).
 """
 
 from __future__ import annotations
@@ -43,10 +44,25 @@ class Batch:
     images: tf.Tensor  # (b, 28, 28, 1) real images in [-1, 1]
     labels: tf.Tensor  # (b,) their classes
     global_size: tf.Tensor | int  # the global batch's size: the replicas' means then sum to one device's
+    top_k: tf.Tensor | float = 1.0  # the fraction of generated images the generator learns from (--top-k)
 
     def mean(self, per_example: tf.Tensor) -> tf.Tensor:
         """(b,) per-example values -> their share of the global batch's mean."""
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_size)
+
+    def generator_mean(self, per_example: tf.Tensor, scores: tf.Tensor) -> tf.Tensor:
+        """The generator's loss (b,) -> its share of the batch's mean over the generated images it learns from:
+        all of them, or with --top-k the k = round(top_k x b) (at least 1) of this replica's that the
+        discriminator scores (b,) highest. The rest are the ones it already rejects most confidently, whose
+        gradients point away from the real digits (Sinha et al. 2020)."""
+        if isinstance(self.top_k, float) and self.top_k == 1.0:
+            return self.mean(per_example)
+        local = tf.shape(per_example)[0]
+        k = tf.maximum(1, tf.cast(tf.round(self.top_k * tf.cast(local, tf.float32)), tf.int32))
+        kept = tf.gather(per_example, tf.math.top_k(scores, k).indices)  # (k,)
+        # k of b per replica: divided by k x replicas, the replicas' shares sum to the mean over all kept images.
+        replicas = tf.cast(self.global_size, tf.float32) / tf.cast(local, tf.float32)
+        return tf.reduce_sum(kept) / (tf.cast(k, tf.float32) * replicas)
 
 
 # (players, batch, draws, update_generator) -> METRICS
@@ -118,7 +134,7 @@ def paired_step(
                 real_logits, penalty = judge(real), r1_penalty(judge, batch.images, r1)[1] if r1 else 0.0
             fake_logits = judge(fake)
             # Each model's loss, per example, averaged over the batch.
-            g_loss = batch.mean(generator_loss(fake_logits))
+            g_loss = batch.generator_mean(generator_loss(fake_logits), fake_logits[:, 0])
             d_loss = batch.mean(discriminator_loss(real_logits, fake_logits) + penalty)
         # Both updates from the one forward pass (the generator's only when it is due).
         if update_generator:
@@ -172,7 +188,8 @@ def wgan_gp_step(players: Players, batch: Batch, draws: Draws, update_generator:
         with tf.GradientTape() as g_tape:
             # Its own fakes, seen through the same draws as the critic's (the step has no sixth stream).
             fresh = draws.augment(players.generate(draws.normal(SECOND_NOISE, noise_dim), labels), AUGMENT_FAKE)
-            g_loss = average_loss(-players.judge(fresh, labels)[:, 0])
+            fresh_scores = players.judge(fresh, labels)[:, 0]  # (b,)
+            g_loss = batch.generator_mean(-fresh_scores, fresh_scores)
         players.apply(g_tape, g_loss, "generator")
     else:  # no generator update this batch: report its loss on the critic's fakes
         g_loss = average_loss(-fake_scores)

@@ -19,22 +19,28 @@ from keras import layers
 from dcgan_tf.errors import DcganError
 
 
-def make_generator(noise_dim: int = 100, synchronized: bool = False) -> keras.Model:
-    """Noise (B, noise_dim) -> images (B, 28, 28, 1) in [-1, 1].
+def scaled(channels: int, width: float) -> int:
+    """A layer's channels (units) at width multiplier ``width`` (``--g-width``, ``--d-width``): 1 is the card's."""
+    return max(1, round(channels * width))
+
+
+def make_generator(noise_dim: int = 100, synchronized: bool = False, width: float = 1.0) -> keras.Model:
+    """Noise (B, noise_dim) -> images (B, 28, 28, 1) in [-1, 1]. The shapes below are at ``width`` 1.
 
     ``synchronized`` makes BatchNorm use statistics of the whole global batch when training on
     several replicas, so N devices compute exactly what one device would.
     """
+    c256, c128, c64 = (scaled(c, width) for c in (256, 128, 64))
     noise = keras.Input(shape=(noise_dim,), name="noise")  # (B, noise_dim)
-    x = layers.Dense(7 * 7 * 256, use_bias=False)(noise)  # (B, 12544)
+    x = layers.Dense(7 * 7 * c256, use_bias=False)(noise)  # (B, 12544)
     x = layers.BatchNormalization(synchronized=synchronized)(x)
     x = layers.LeakyReLU()(x)
-    x = layers.Reshape((7, 7, 256))(x)  # (B, 7, 7, 256)
+    x = layers.Reshape((7, 7, c256))(x)  # (B, 7, 7, 256)
     # No bias before BatchNorm: BN's beta already adds one.
-    x = layers.Conv2DTranspose(128, 5, strides=1, padding="same", use_bias=False)(x)  # (B, 7, 7, 128)
+    x = layers.Conv2DTranspose(c128, 5, strides=1, padding="same", use_bias=False)(x)  # (B, 7, 7, 128)
     x = layers.BatchNormalization(synchronized=synchronized)(x)
     x = layers.LeakyReLU()(x)
-    x = layers.Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False)(x)  # (B, 14, 14, 64)
+    x = layers.Conv2DTranspose(c64, 5, strides=2, padding="same", use_bias=False)(x)  # (B, 14, 14, 64)
     x = layers.BatchNormalization(synchronized=synchronized)(x)
     x = layers.LeakyReLU()(x)
     # tanh matches the [-1, 1] scaling of the real images; float32 even under mixed precision.
@@ -79,16 +85,20 @@ def normalized(layer: layers.Layer, spectral_norm: bool) -> layers.Layer:
     return layers.SpectralNormalization(layer, dtype=layer.dtype_policy) if spectral_norm else layer
 
 
-def make_discriminator(seed: int | None = None, dropout: float = 0.3, spectral_norm: bool = False) -> keras.Model:
+def make_discriminator(
+    seed: int | None = None, dropout: float = 0.3, spectral_norm: bool = False, width: float = 1.0
+) -> keras.Model:
     """Images (B, 28, 28, 1) -> one real-vs-fake logit per image (B, 1); no sigmoid (losses use logits).
 
-    ``seed`` fixes the dropout masks' random stream, so a run with the same seed is repeatable.
+    ``seed`` fixes the dropout masks' random stream, so a run with the same seed is repeatable. The shapes
+    below are at ``width`` 1.
     """
     images = keras.Input(shape=(28, 28, 1), name="images")  # (B, 28, 28, 1)
-    x = normalized(layers.Conv2D(64, 5, strides=2, padding="same"), spectral_norm)(images)  # (B, 14, 14, 64)
+    c64, c128 = scaled(64, width), scaled(128, width)
+    x = normalized(layers.Conv2D(c64, 5, strides=2, padding="same"), spectral_norm)(images)  # (B, 14, 14, 64)
     x = layers.LeakyReLU()(x)
     x = GlobalBatchDropout(dropout, seed=seed)(x)
-    x = normalized(layers.Conv2D(128, 5, strides=2, padding="same"), spectral_norm)(x)  # (B, 7, 7, 128)
+    x = normalized(layers.Conv2D(c128, 5, strides=2, padding="same"), spectral_norm)(x)  # (B, 7, 7, 128)
     x = layers.LeakyReLU()(x)
     x = GlobalBatchDropout(dropout, seed=None if seed is None else seed + 1)(x)
     x = layers.Flatten()(x)  # (B, 6272)
@@ -96,12 +106,12 @@ def make_discriminator(seed: int | None = None, dropout: float = 0.3, spectral_n
     return keras.Model(images, logits, name="discriminator")
 
 
-def make_dense_generator(noise_dim: int = 100, synchronized: bool = False) -> keras.Model:
+def make_dense_generator(noise_dim: int = 100, synchronized: bool = False, width: float = 1.0) -> keras.Model:
     """The classic fully connected GAN generator: noise (B, noise_dim) -> images (B, 28, 28, 1) in [-1, 1]."""
     noise = keras.Input(shape=(noise_dim,), name="noise")  # (B, noise_dim)
     x = noise
     for units in (256, 512, 1024):  # (B, 256) -> (B, 512) -> (B, 1024)
-        x = layers.Dense(units, use_bias=False)(x)  # no bias before BatchNorm (its beta is one)
+        x = layers.Dense(scaled(units, width), use_bias=False)(x)  # no bias before BatchNorm (its beta is one)
         x = layers.BatchNormalization(synchronized=synchronized)(x)
         x = layers.LeakyReLU(0.2)(x)
     x = layers.Dense(28 * 28, activation="tanh", dtype="float32")(x)  # (B, 784) in [-1, 1]
@@ -109,12 +119,14 @@ def make_dense_generator(noise_dim: int = 100, synchronized: bool = False) -> ke
     return keras.Model(noise, images, name="dense_generator")  # (B, 28, 28, 1)
 
 
-def make_dense_discriminator(seed: int | None = None, dropout: float = 0.3, spectral_norm: bool = False) -> keras.Model:
+def make_dense_discriminator(
+    seed: int | None = None, dropout: float = 0.3, spectral_norm: bool = False, width: float = 1.0
+) -> keras.Model:
     """The classic fully connected discriminator: images (B, 28, 28, 1) -> one logit (B, 1)."""
     images = keras.Input(shape=(28, 28, 1), name="images")  # (B, 28, 28, 1)
     x = layers.Flatten()(images)  # (B, 784)
     for i, units in enumerate((512, 256)):  # (B, 512) -> (B, 256)
-        x = normalized(layers.Dense(units), spectral_norm)(x)
+        x = normalized(layers.Dense(scaled(units, width)), spectral_norm)(x)
         x = layers.LeakyReLU(0.2)(x)
         x = GlobalBatchDropout(dropout, seed=None if seed is None else seed + i)(x)
     logits = normalized(layers.Dense(1, dtype="float32"), spectral_norm)(x)  # (B, 1)
@@ -129,7 +141,7 @@ LABEL_EMBEDDING = 50  # size of the digit-label embedding fed to the conditional
 
 
 def make_concat_generator(
-    noise_dim: int = 100, synchronized: bool = False, num_classes: int = NUM_CLASSES
+    noise_dim: int = 100, synchronized: bool = False, num_classes: int = NUM_CLASSES, width: float = 1.0
 ) -> keras.Model:
     """The first conditional generator: [noise (B, noise_dim), label (B,)] -> images (B, 28, 28, 1).
 
@@ -142,7 +154,7 @@ def make_concat_generator(
     label = keras.Input(shape=(), dtype="int32", name="label")  # (B,) digits 0-9
     embedded = layers.Embedding(num_classes, LABEL_EMBEDDING)(label)  # (B, 50)
     x = layers.Concatenate()([noise, embedded])  # (B, noise_dim + 50)
-    images = make_generator(noise_dim + LABEL_EMBEDDING, synchronized)(x)  # (B, 28, 28, 1)
+    images = make_generator(noise_dim + LABEL_EMBEDDING, synchronized, width)(x)  # (B, 28, 28, 1)
     return keras.Model([noise, label], images, name="conditional_generator")
 
 
@@ -164,7 +176,7 @@ def conditional_batch_norm(
 
 
 def make_conditional_generator(
-    noise_dim: int = 100, synchronized: bool = False, num_classes: int = NUM_CLASSES
+    noise_dim: int = 100, synchronized: bool = False, num_classes: int = NUM_CLASSES, width: float = 1.0
 ) -> keras.Model:
     """The card's generator conditioned on a digit: [noise (B, noise_dim), label (B,)] -> images (B, 28, 28, 1).
 
@@ -174,12 +186,13 @@ def make_conditional_generator(
     """
     noise = keras.Input(shape=(noise_dim,), name="noise")  # (B, noise_dim)
     label = keras.Input(shape=(), dtype="int32", name="label")  # (B,) digits 0-9
-    x = layers.Dense(7 * 7 * 256, use_bias=False)(noise)  # (B, 12544)
+    c256, c128, c64 = (scaled(c, width) for c in (256, 128, 64))  # the shapes below are at width 1
+    x = layers.Dense(7 * 7 * c256, use_bias=False)(noise)  # (B, 12544)
     x = layers.LeakyReLU()(conditional_batch_norm(x, label, synchronized, num_classes))
-    x = layers.Reshape((7, 7, 256))(x)  # (B, 7, 7, 256)
-    x = layers.Conv2DTranspose(128, 5, strides=1, padding="same", use_bias=False)(x)  # (B, 7, 7, 128)
+    x = layers.Reshape((7, 7, c256))(x)  # (B, 7, 7, 256)
+    x = layers.Conv2DTranspose(c128, 5, strides=1, padding="same", use_bias=False)(x)  # (B, 7, 7, 128)
     x = layers.LeakyReLU()(conditional_batch_norm(x, label, synchronized, num_classes))
-    x = layers.Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False)(x)  # (B, 14, 14, 64)
+    x = layers.Conv2DTranspose(c64, 5, strides=2, padding="same", use_bias=False)(x)  # (B, 14, 14, 64)
     x = layers.LeakyReLU()(conditional_batch_norm(x, label, synchronized, num_classes))
     images = layers.Conv2DTranspose(
         1, 5, strides=2, padding="same", use_bias=False, activation="tanh", dtype="float32"
@@ -188,14 +201,18 @@ def make_conditional_generator(
 
 
 def make_conditional_discriminator(
-    seed: int | None = None, dropout: float = 0.3, spectral_norm: bool = False, num_classes: int = NUM_CLASSES
+    seed: int | None = None,
+    dropout: float = 0.3,
+    spectral_norm: bool = False,
+    num_classes: int = NUM_CLASSES,
+    width: float = 1.0,
 ) -> keras.Model:
     """The card's discriminator with a projection term (Miyato & Koyama 2018): [images, label] -> logit (B, 1).
 
     logit = w . phi(x) + b + embed(y) . phi(x), where phi(x) are the card's convolutional features:
     the label enters as an inner product with the features instead of as extra input channels.
     """
-    body = make_discriminator(seed, dropout, spectral_norm)
+    body = make_discriminator(seed, dropout, spectral_norm, width)
     features_model = keras.Model(body.input, body.layers[-2].output, name="features")  # (B, 6272)
     images = keras.Input(shape=(28, 28, 1), name="images")  # (B, 28, 28, 1)
     label = keras.Input(shape=(), dtype="int32", name="label")  # (B,)
@@ -211,19 +228,22 @@ def make_conditional_discriminator(
 class ModelSpec:
     """One registry entry: how to build the pair, and whether both models also take a class label."""
 
-    make_generator: Callable[..., keras.Model]  # (noise_dim, synchronized=..[, num_classes=..]) -> generator
-    make_discriminator: Callable[..., keras.Model]  # (seed, spectral_norm=..[, num_classes=..]) -> discriminator
+    # Both take width=.. (`scaled`), and num_classes=.. where conditional.
+    make_generator: Callable[..., keras.Model]  # (noise_dim, synchronized=..) -> generator
+    make_discriminator: Callable[..., keras.Model]  # (seed, spectral_norm=..) -> discriminator
     conditional: bool = False  # its builders then take num_classes: the labels' range
     # The entry whose generator earlier versions built under this name: their checkpoints hold that one.
     formerly: str | None = None
 
-    def generator(self, noise_dim: int, synchronized: bool = False, num_classes: int = NUM_CLASSES) -> keras.Model:
-        return self.make_generator(noise_dim, synchronized=synchronized, **self._labels(num_classes))
+    def generator(
+        self, noise_dim: int, synchronized: bool = False, num_classes: int = NUM_CLASSES, width: float = 1.0
+    ) -> keras.Model:
+        return self.make_generator(noise_dim, synchronized=synchronized, width=width, **self._labels(num_classes))
 
     def discriminator(
-        self, seed: int | None = None, spectral_norm: bool = False, num_classes: int = NUM_CLASSES
+        self, seed: int | None = None, spectral_norm: bool = False, num_classes: int = NUM_CLASSES, width: float = 1.0
     ) -> keras.Model:
-        return self.make_discriminator(seed, spectral_norm=spectral_norm, **self._labels(num_classes))
+        return self.make_discriminator(seed, spectral_norm=spectral_norm, width=width, **self._labels(num_classes))
 
     def _labels(self, num_classes: int) -> dict[str, int]:
         return {"num_classes": num_classes} if self.conditional else {}
@@ -246,18 +266,20 @@ def build_models(
     synchronized: bool = False,
     spectral_norm: bool = False,
     num_classes: int = NUM_CLASSES,
+    widths: tuple[float, float] = (1.0, 1.0),
 ) -> tuple[keras.Model, keras.Model]:
     """Build the (generator, discriminator) pair registered under ``name``; a conditional pair takes labels
-    0 to ``num_classes - 1`` (the dataset's classes)."""
-    generator = build_generator(name, noise_dim, synchronized, num_classes)  # first: the seed's draws go in order
-    return generator, model_spec(name).discriminator(seed, spectral_norm, num_classes)
+    0 to ``num_classes - 1`` (the dataset's classes); ``widths`` multiply each model's channels."""
+    # The generator first: the seed's draws go in order.
+    generator = build_generator(name, noise_dim, synchronized, num_classes, widths[0])
+    return generator, model_spec(name).discriminator(seed, spectral_norm, num_classes, widths[1])
 
 
 def build_generator(
-    name: str, noise_dim: int, synchronized: bool = False, num_classes: int = NUM_CLASSES
+    name: str, noise_dim: int, synchronized: bool = False, num_classes: int = NUM_CLASSES, width: float = 1.0
 ) -> keras.Model:
     """Build only the generator registered under ``name`` (for sampling, or the averaged copy)."""
-    return model_spec(name).generator(noise_dim, synchronized, num_classes)
+    return model_spec(name).generator(noise_dim, synchronized, num_classes, width)
 
 
 def model_spec(name: str) -> ModelSpec:

@@ -23,7 +23,7 @@ from dcgan_tf.averaging import WeightAverage
 from dcgan_tf.draws import Draws
 from dcgan_tf.losses import Batch, Objective
 from dcgan_tf.players import Players
-from dcgan_tf.schedules import lr_factor
+from dcgan_tf.schedules import lr_factor, top_k_fraction
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,16 @@ class LearningRates:
     discriminator: float
     schedule: str = "constant"
     total_batches: int = 1
+
+
+@dataclass(frozen=True)
+class TopK:
+    """``--top-k``: the smallest fraction of generated images the generator learns from, the factor it anneals by
+    per epoch, and the batches of an epoch (`schedules.top_k_fraction`)."""
+
+    minimum: float = 1.0
+    decay: float = 0.99
+    batches_per_epoch: int = 1
 
 
 def make_train_step(
@@ -47,6 +57,7 @@ def make_train_step(
     jit_compile: bool = False,
     learning_rates: LearningRates | None = None,
     augmentations: Sequence[str] = (),
+    top_k: TopK | None = None,
 ) -> Callable[..., dict[str, tf.Tensor]]:
     """A compiled step ``(images, labels, update_generator=True) -> metrics`` over one global batch.
 
@@ -57,7 +68,8 @@ def make_train_step(
     batch counter (int64, saved in checkpoints), which each call advances by one: a resumed run draws the
     same numbers as an uninterrupted one, and every replica takes its own slice of the same global draw.
     The learning rates' schedule (``learning_rates``, none: leave the optimizers' rates alone) and the
-    ``augmentations`` the discriminator sees its images through are functions of the same ``t``.
+    ``augmentations`` the discriminator sees its images through and the ``top_k`` fraction of generated
+    images the generator learns from (none: all of them) are functions of the same ``t``.
     """
     strategy = strategy or tf.distribute.get_strategy()
     augmentations = tuple(augmentations)
@@ -66,8 +78,12 @@ def make_train_step(
         ctx = tf.distribute.get_replica_context()
         local_batch = tf.shape(images)[0]
         global_batch = local_batch * ctx.num_replicas_in_sync
-        # This replica's share of the batch; its per-example losses are averaged over the *global* batch.
-        batch = Batch(images, labels, global_batch)
+        # This replica's share of the batch; its per-example losses are averaged over the *global* batch, the
+        # generator's over the top-k generated images where --top-k is on.
+        fraction = 1.0
+        if top_k is not None and top_k.minimum < 1:
+            fraction = top_k_fraction(batches.read_value(), top_k.batches_per_epoch, top_k.minimum, top_k.decay)
+        batch = Batch(images, labels, global_batch, fraction)
         # This replica's rows of the step's random draws: noise, mixing weights, augmentations.
         draws = Draws(
             seed=seed,

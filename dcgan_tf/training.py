@@ -91,7 +91,7 @@ def fit(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = No
     architecture = (
         config.model
         if resume is None
-        else generator_architecture(resume.path, config.model, config.noise_dim, mnist.info.num_classes)
+        else generator_architecture(resume.path, config.model, config.noise_dim, mnist.info.num_classes, config.g_width)
     )
     gan = build_gan(config, strategy, architecture, mnist.info.num_classes)
     store = CheckpointStore(checkpoint_dir, **gan.checkpoint_objects())

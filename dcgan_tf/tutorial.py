@@ -62,6 +62,9 @@ RECIPE_FIELDS = (
     "spectral_norm",
     "augment",
     "precision",
+    "top_k",
+    "g_width",  # the tutorial's weights have the card's widths
+    "d_width",
 )
 EXPECTED = (
     "expected a dcgan_tf training run (checkpoints beside their config.json) or the TensorFlow DCGAN tutorial's "

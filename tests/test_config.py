@@ -110,6 +110,10 @@ OTHER_VALUE = {
     "precision": "mixed_bfloat16",
     "epochs": 50,
     "ema_decay": 0.999,
+    "top_k": 0.25,
+    "top_k_decay": 0.9,
+    "g_width": 2.0,
+    "d_width": 2.0,
 }
 
 
@@ -124,9 +128,11 @@ def test_every_flag_is_identity_a_free_change_or_a_branch_change_and_the_docs_sa
     assert set().union(*groups) == set(fields)
     assert set(BRANCH_MAY_CHANGE) <= set(RUN_IDENTITY)
 
-    saved = json.loads(TrainConfig(lr_schedule="cosine").to_json())  # a decaying schedule: --epochs is identity
+    # A decaying schedule and top-k: --epochs and --top-k-decay are identity.
+    base = {"lr_schedule": "cosine", "top_k": 0.5}
+    saved = json.loads(TrainConfig(**base).to_json())
     for name in (*RUN_IDENTITY, *IDENTITY_WHERE):
-        flags = {"lr_schedule": "cosine", name: OTHER_VALUE[name]}
+        flags = {**base, name: OTHER_VALUE[name]}
         if name == "lr_schedule":
             flags["lr_schedule"] = "linear"
         changed = TrainConfig(**flags).conflicts_with(saved)
@@ -138,6 +144,7 @@ def test_every_flag_is_identity_a_free_change_or_a_branch_change_and_the_docs_sa
     assert TrainConfig(epochs=50).conflicts_with(constant) == []
     half_life = json.loads(TrainConfig(ema_half_life=5000.0).to_json())
     assert TrainConfig(ema_half_life=5000.0, ema_decay=0.999).conflicts_with(half_life) == []
+    assert TrainConfig(top_k_decay=0.5).conflicts_with(constant) == []  # top-k off: its decay changes nothing
     free_values = {"data": "elsewhere.npz", "max_minutes": 5.0, "checkpoint_every": 3, "log_every": 2, "eval_every": 4,
                    "evaluator_dir": "e", "strategy": "mirrored", "jit_compile": True, "dry_run": True,
                    "fresh": True, "checkpoint": "ckpt-3", "checkpoint_dir": "c",

@@ -23,7 +23,7 @@ from dcgan_tf.errors import DcganError
 from dcgan_tf.losses import Batch, get_loss, hinge_discriminator_loss, hinge_generator_loss, r1_penalty
 from dcgan_tf.models import build_models, make_discriminator
 from dcgan_tf.players import Players
-from dcgan_tf.schedules import lr_factor
+from dcgan_tf.schedules import lr_factor, top_k_fraction
 from dcgan_tf.training import fit
 
 RESUME_TOLERANCE = 1e-3  # as tests/test_train.py: oneDNN may sum a gradient in another order
@@ -38,6 +38,10 @@ ALL_OPTIONS = dict(
     spectral_norm=True,
     augment="translation,cutout",
     ema_half_life=2000.0,
+    top_k=0.5,
+    top_k_decay=0.5,  # the whole batch in epoch 1, half of it from epoch 2
+    g_width=0.75,
+    d_width=1.25,
 )
 
 
@@ -76,6 +80,38 @@ def test_schedules_decay_to_zero_at_epochs_end_through_the_last_batch():
     # ...and zero is where the schedule ends, at --epochs (a run continued past it would train at rate 0).
     assert factor("linear", 100) == 0.0 and factor("cosine", 100) == pytest.approx(0.0, abs=1e-7)
     assert factor("cosine", 150) == pytest.approx(0, abs=1e-7)
+
+
+def test_top_k_keeps_exactly_k_of_the_batch_those_rated_most_real():
+    per_example = tf.constant(np.arange(10, dtype=np.float32))  # the generator loss of images 0-9
+    scores = tf.constant([0.3, 2.0, -1.0, 5.0, 0.0, 1.0, -3.0, 4.0, 0.1, -0.2])  # D's logits of the same images
+    assert float(Batch(None, None, 10).generator_mean(per_example, scores)) == pytest.approx(4.5)  # all of them
+    # k = round(0.3 x 10) = 3: images 3, 7 and 1 (logits 5, 4, 2), whatever their losses.
+    assert float(Batch(None, None, 10, tf.constant(0.3)).generator_mean(per_example, scores)) == pytest.approx(11 / 3)
+    # Never fewer than one; on one of two replicas (global batch 20) its share is half its own mean.
+    assert float(Batch(None, None, 10, tf.constant(0.01)).generator_mean(per_example, scores)) == 3.0
+    assert float(Batch(None, None, 20, tf.constant(0.3)).generator_mean(per_example, scores)) == pytest.approx(11 / 6)
+
+
+def test_top_k_anneals_by_the_decay_each_epoch_down_to_its_fraction():
+    def fraction(batches):  # at 10 batches an epoch, --top-k 0.5 --top-k-decay 0.8
+        return float(top_k_fraction(tf.constant(batches, tf.int64), 10, 0.5, 0.8))
+
+    assert fraction(0) == fraction(9) == 1.0  # the whole first epoch
+    assert fraction(10) == pytest.approx(0.8) and fraction(25) == pytest.approx(0.64)
+    assert fraction(30) == pytest.approx(0.512)  # 0.8^3, still above the floor
+    assert fraction(40) == 0.5 == fraction(1000)  # 0.8^4 = 0.41 is below it
+
+
+def test_width_multipliers_scale_every_layer_and_the_card_stays_the_default():
+    def channels(model):  # every Dense's units and every convolution's filters, in order
+        return [getattr(layer, "filters", None) or layer.units for layer in model.layers if "kernel" in dir(layer)]
+
+    generator, discriminator = build_models("dcgan", 100)
+    wide_g, narrow_d = build_models("dcgan", 100, widths=(1.5, 0.5))
+    assert channels(generator) == [12544, 128, 64, 1] and channels(wide_g) == [18816, 192, 96, 1]
+    assert channels(discriminator) == [64, 128, 1] and channels(narrow_d) == [32, 64, 1]
+    assert wide_g.output_shape == generator.output_shape == (None, 28, 28, 1)
 
 
 def test_half_life_window_ramps_up_then_holds():
@@ -145,6 +181,11 @@ def test_the_discriminator_sees_real_and_generated_images_only_through_the_augme
         (dict(d_learning_rate=0.0), "--d-learning-rate"),
         (dict(ema_half_life=-5.0), "--ema-half-life"),
         (dict(spectral_norm=True, strategy="mirrored"), "--spectral-norm"),
+        (dict(top_k=0.0), "--top-k"),
+        (dict(top_k=1.5), "--top-k"),
+        (dict(top_k=0.5, top_k_decay=0.0), "--top-k-decay"),
+        (dict(g_width=0.1), "--g-width"),
+        (dict(d_width=math.nan), "--d-width"),
     ],
 )
 def test_impossible_options_are_refused(flags, fragment):
@@ -204,7 +245,8 @@ def test_options_work_with_the_other_models(model, mnist_path, tmp_path):
     flags = tiny_flags(mnist_path, tmp_path / model, model=model, epochs=1, **ALL_OPTIONS)
     history = fit(TrainConfig(**flags))
     assert len(history) == 1 and np.isfinite(history[0]["generator_loss"])
-    assert load_generator(tmp_path / model).count_params() == build_models(model, noise_dim=100)[0].count_params()
+    widths = (ALL_OPTIONS["g_width"], ALL_OPTIONS["d_width"])
+    assert load_generator(tmp_path / model).count_params() == build_models(model, 100, widths=widths)[0].count_params()
 
 
 def test_a_resume_with_other_options_is_refused_in_one_line(trained_run, mnist_path, tmp_path):
@@ -219,6 +261,8 @@ def test_a_resume_with_other_options_is_refused_in_one_line(trained_run, mnist_p
         (dict(augment="cutout"), "augment='none' (now 'cutout')"),
         (dict(lr_schedule="cosine"), "lr_schedule='constant' (now 'cosine')"),
         (dict(spectral_norm=True), "spectral_norm=False (now True)"),
+        (dict(top_k=0.5), "top_k=1.0 (now 0.5)"),
+        (dict(g_width=2.0), "g_width=1.0 (now 2.0)"),
     ):
         with pytest.raises(DcganError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
             fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=3, **option)))
