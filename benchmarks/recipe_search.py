@@ -51,6 +51,7 @@ PARTS: dict[str, list[str]] = {
     "b64": ["--batch-size", "64"],  # four times the updates per epoch, each a quarter of the work
     # Issue 28's candidates, measured on top of paper+b64 (= --recipe fast):
     "topk": ["--top-k", "0.5", "--top-k-decay", "0.9"],  # Sinha et al. 2020, annealed to half the batch by epoch 7
+    "selfcond": ["--model", "self-conditioned"],  # Liu et al. 2020: 10 clusters of D's features, re-clustered every 5
 }
 # The candidates the search trains (name -> parts); a candidate's run folder is its parts joined by "+".
 CANDIDATES: dict[str, tuple[str, ...]] = {

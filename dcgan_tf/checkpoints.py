@@ -19,6 +19,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from dcgan_tf.clusters import sampler
 from dcgan_tf.config import CONFIG_FILE, GENERATORS, read_saved_config
 from dcgan_tf.data import dataset_of_run
 from dcgan_tf.errors import DcganError
@@ -315,14 +316,22 @@ def load_generator(checkpoint_dir: str | Path, checkpoint: str | None = None, wh
             f"{config_path} has no valid noise_dim or g_width: restore the config.json of that training run"
         ) from None
     key = "generator_ema" if generator_choices(info.path, which) == ("ema",) else "generator"
-    conditional = model in MODELS and model_spec(model).conditional  # only its labels need the run's classes
-    num_classes = dataset_of_run(checkpoint_dir, saved).num_classes if conditional else NUM_CLASSES
+    spec = model_spec(model) if model in MODELS else None
+    if spec is not None and spec.self_conditioned:  # labels are its clusters
+        num_classes = int(saved.get("clusters") or 0)
+    elif spec is not None and spec.conditional:  # only its labels need the run's classes
+        num_classes = dataset_of_run(checkpoint_dir, saved).num_classes
+    else:
+        num_classes = NUM_CLASSES
     generator, _ = _restore_generator(info.path, key, model, noise_dim, num_classes, width)
     if isinstance(generator, str):
         raise DcganError(
             f"checkpoint {info.path} does not match the generator that {config_path} describes "
             f"({generator}): keep each run's config.json beside its own checkpoints"
         )
+    if spec is not None and spec.self_conditioned:  # sampled as an unconditional generator
+        shares = tf.train.load_checkpoint(info.path).get_tensor("clusters/shares/.ATTRIBUTES/VARIABLE_VALUE")
+        return sampler(generator, shares)
     return generator
 
 

@@ -28,7 +28,8 @@ CONFIG_FILE = "config.json"
 
 # Registries of what a run can be built from; each name has its entry in data.py / models.py / losses.py.
 DATASETS = (*DATASET_INFO, IMAGE_FOLDER)  # mnist, fashion_mnist; folder: --data is a folder of images
-MODELS = ("dcgan", "dense", "conditional", "conditional-concat")
+MODELS = ("dcgan", "dense", "conditional", "conditional-concat", "self-conditioned")
+SELF_CONDITIONING = {"clusters": 10, "recluster_every": 5}  # its settings' defaults, for --model self-conditioned
 LOSSES = ("bce", "hinge", "wgan-gp")
 # What --critic-steps, --beta1 and --beta2 are when not given, per loss: the tutorial's Adam for BCE,
 # the WGAN-GP paper's defaults (Gulrajani et al. 2017: 5 critic steps, Adam betas 0 and 0.9).
@@ -109,6 +110,8 @@ IDENTITY_WHERE = {
     "epochs": "with a decaying --lr-schedule, which ends at --epochs",
     "ema_decay": "unless --ema-half-life replaces it",
     "top_k_decay": "with --top-k below 1",
+    "clusters": "with --model self-conditioned",
+    "recluster_every": "with --model self-conditioned",
 }
 # What a branch (resuming from an older checkpoint with --checkpoint) may change of the identity above.
 BRANCH_MAY_CHANGE = ("learning_rate", "g_learning_rate", "d_learning_rate")
@@ -186,8 +189,23 @@ class TrainConfig:
         "dcgan",
         "generator/discriminator pair: dcgan (the tutorial's), dense (fully connected), conditional "
         "(DCGAN conditioned on the digit label), conditional-concat (the first conditional generator, which "
-        "collapses to one style per digit; kept for older runs)",
+        "collapses to one style per digit; kept for older runs), self-conditioned (the conditional DCGAN "
+        "conditioned on --clusters clusters of its discriminator's features instead of labels: an unconditional "
+        "model, docs/recipes.md)",
         choices=MODELS,
+    )
+    clusters: int | None = flag(
+        None,
+        "with --model self-conditioned: how many clusters of real images it is conditioned on (default: 10)",
+        type=int,
+        metavar="K",
+    )
+    recluster_every: int | None = flag(
+        None,
+        "with --model self-conditioned: cluster the real images anew every E epochs, as the discriminator's "
+        "features improve (default: 5)",
+        type=int,
+        metavar="E",
     )
     loss: str = flag(
         "bce",
@@ -453,6 +471,19 @@ class TrainConfig:
             raise DcganError(f"--top-k must be a fraction of the batch in (0, 1], e.g. 0.5 (got {self.top_k})")
         if not 0 < self.top_k_decay <= 1:
             raise DcganError(f"--top-k-decay must be in (0, 1], e.g. 0.99 (got {self.top_k_decay})")
+        for name, default in SELF_CONDITIONING.items():
+            if self.model != "self-conditioned":
+                if getattr(self, name) is not None:
+                    flag_name = "--" + name.replace("_", "-")
+                    raise DcganError(f"{flag_name} is for --model self-conditioned: drop it or pass that model")
+                continue
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
+            require_positive(name, getattr(self, name))
+        if self.clusters is not None and not 2 <= self.clusters <= 32:  # models.MAX_CLASSES
+            raise DcganError(f"--clusters must be from 2 to 32 (got {self.clusters})")
+        if self.model == "self-conditioned" and self.strategy != "default":  # clustering runs outside replicas
+            raise DcganError("--model self-conditioned works with --strategy default only: drop one of them")
         for name in ("g_width", "d_width"):
             if not 0.25 <= getattr(self, name) <= 8:
                 raise DcganError(
@@ -484,6 +515,8 @@ class TrainConfig:
             "epochs": self.lr_schedule != "constant",
             "ema_decay": not self.ema_half_life,
             "top_k_decay": self.top_k < 1,
+            "clusters": self.model == "self-conditioned",
+            "recluster_every": self.model == "self-conditioned",
         }
         return RUN_IDENTITY + tuple(name for name in IDENTITY_WHERE if where[name])
 

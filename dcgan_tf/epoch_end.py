@@ -64,9 +64,10 @@ def _quality(session: Session, mnist: Mnist) -> dict[str, float]:
     from dcgan_tf.evaluation import training_metrics
 
     config, gan = session.config, session.gan
-    row = training_metrics(gan.generator_ema, mnist, config.evaluator_dir)
+    row = training_metrics(gan.sampling_view(gan.generator_ema), mnist, config.evaluator_dir)
     if config.ema_decay > 0 or config.ema_half_life > 0:  # else the two generators are the same
-        row.update({f"raw_{k}": v for k, v in training_metrics(gan.generator, mnist, config.evaluator_dir).items()})
+        raw = training_metrics(gan.sampling_view(gan.generator), mnist, config.evaluator_dir)
+        row.update({f"raw_{k}": v for k, v in raw.items()})
     return row
 
 

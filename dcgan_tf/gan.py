@@ -24,10 +24,11 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan_tf.averaging import WeightAverage
+from dcgan_tf.clusters import Clusters, sampler
 from dcgan_tf.config import TrainConfig
 from dcgan_tf.data import DATASETS
 from dcgan_tf.losses import METRICS, get_loss
-from dcgan_tf.models import build_generator, build_models, random_state
+from dcgan_tf.models import build_generator, build_models, model_spec, random_state
 from dcgan_tf.players import Players
 from dcgan_tf.precision import Precision
 from dcgan_tf.sampling import grid_images, grid_noise
@@ -78,6 +79,7 @@ class Gan:
     sums: tf.Variable = field(  # EpochSums.to_vector() of the unfinished epoch
         default_factory=lambda: tf.Variable(tf.zeros(len(METRICS) + 1, tf.float64), trainable=False)
     )
+    clusters: Clusters | None = None  # --model self-conditioned: what its images are conditioned on
 
     def make_step(
         self, config: TrainConfig, strategy: tf.distribute.Strategy | None, steps_per_epoch: int
@@ -99,6 +101,7 @@ class Gan:
             learning_rates=rates,
             augmentations=config.augmentations,
             top_k=TopK(config.top_k, config.top_k_decay, steps_per_epoch),
+            relabel=None if self.clusters is None else self.clusters.labels_of,
         )
 
     @property
@@ -115,6 +118,11 @@ class Gan:
         self.epoch.assign(epoch)
         self.epoch_batches.assign(epoch_batches)
         self.sums.assign((sums or EpochSums()).to_vector())
+
+    def sampling_view(self, generator: keras.Model) -> keras.Model:
+        """``generator`` as the tools sample it: a self-conditioned one draws its clusters by their shares
+        (`clusters.sampler`); any other is itself."""
+        return generator if self.clusters is None else sampler(generator, self.clusters.shares.numpy())
 
     def epoch_grid(self, generator: keras.Model | None = None) -> tuple[np.ndarray, int]:
         """The averaged generator's (or ``generator``'s) digits from the fixed noise, and the grid's column count."""
@@ -136,6 +144,7 @@ class Gan:
             "epoch": self.epoch,
             "epoch_batches": self.epoch_batches,  # saved as "step" before 2026-12-03 (checkpoints.RENAMED)
             "sums": self.sums,
+            **({} if self.clusters is None else {"clusters": self.clusters}),
         }
 
 
@@ -144,17 +153,22 @@ def build_gan(
     strategy: tf.distribute.Strategy | None = None,
     architecture: str | None = None,
     num_classes: int | None = None,
+    num_images: int = 1,
 ) -> Gan:
     """Models, optimizers and sample noise for ``config``, identical for identical seeds; ``architecture``
     overrides ``config.model`` (the one an older checkpoint saved under that name holds); ``num_classes``
-    is the data's class count (default: the named --dataset's; an image folder's comes from the folder).
+    is the data's class count (default: the named --dataset's; an image folder's comes from the folder), and
+    ``num_images`` the training images a self-conditioned model assigns to clusters.
 
     Everything is created inside ``strategy.scope()`` so that variables are mirrored across replicas.
     """
     strategy = strategy or tf.distribute.get_strategy()
     architecture = architecture or config.model
     synchronized = strategy.num_replicas_in_sync > 1
-    if num_classes is None:  # a conditional pair's label range
+    spec = model_spec(architecture)
+    if spec.self_conditioned:  # conditioned on clusters, not on the dataset's classes
+        num_classes = config.clusters
+    elif num_classes is None:  # a conditional pair's label range
         num_classes = DATASETS.get(config.dataset, DATASETS["mnist"]).num_classes
     precision = Precision(config.precision)
     keras.utils.set_random_seed(config.seed)  # weight initialisation and dropout seeds
@@ -185,6 +199,10 @@ def build_gan(
             images_per_step=images_per_update,
         )
         average.reset()  # the average starts at the raw generator's initial weights
+        clusters = None
+        if spec.self_conditioned:
+            features = discriminator.get_layer("features").output.shape[-1]
+            clusters = Clusters(config.clusters, num_images, features)
     return Gan(
         generator,
         discriminator,
@@ -193,4 +211,5 @@ def build_gan(
         average=average,
         sample_noise=tf.Variable(grid_noise(generator, config.seed)),
         recipe=tf.Variable(config.recipe, trainable=False),
+        clusters=clusters,
     )

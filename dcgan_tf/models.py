@@ -232,6 +232,8 @@ class ModelSpec:
     make_generator: Callable[..., keras.Model]  # (noise_dim, synchronized=..) -> generator
     make_discriminator: Callable[..., keras.Model]  # (seed, spectral_norm=..) -> discriminator
     conditional: bool = False  # its builders then take num_classes: the labels' range
+    # Conditioned on clusters of the discriminator's features (`clusters`), not on the dataset's labels.
+    self_conditioned: bool = False
     # The entry whose generator earlier versions built under this name: their checkpoints hold that one.
     formerly: str | None = None
 
@@ -245,6 +247,11 @@ class ModelSpec:
     ) -> keras.Model:
         return self.make_discriminator(seed, spectral_norm=spectral_norm, width=width, **self._labels(num_classes))
 
+    @property
+    def needs_labels(self) -> bool:
+        """Whether training reads the dataset's labels."""
+        return self.conditional and not self.self_conditioned
+
     def _labels(self, num_classes: int) -> dict[str, int]:
         return {"num_classes": num_classes} if self.conditional else {}
 
@@ -256,6 +263,9 @@ MODELS: dict[str, ModelSpec] = {
         make_conditional_generator, make_conditional_discriminator, conditional=True, formerly="conditional-concat"
     ),
     "conditional-concat": ModelSpec(make_concat_generator, make_conditional_discriminator, conditional=True),
+    "self-conditioned": ModelSpec(
+        make_conditional_generator, make_conditional_discriminator, conditional=True, self_conditioned=True
+    ),
 }
 
 

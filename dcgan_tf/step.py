@@ -58,6 +58,7 @@ def make_train_step(
     learning_rates: LearningRates | None = None,
     augmentations: Sequence[str] = (),
     top_k: TopK | None = None,
+    relabel: Callable[[tf.Tensor], tf.Tensor] | None = None,
 ) -> Callable[..., dict[str, tf.Tensor]]:
     """A compiled step ``(images, labels, update_generator=True) -> metrics`` over one global batch.
 
@@ -69,7 +70,8 @@ def make_train_step(
     same numbers as an uninterrupted one, and every replica takes its own slice of the same global draw.
     The learning rates' schedule (``learning_rates``, none: leave the optimizers' rates alone) and the
     ``augmentations`` the discriminator sees its images through and the ``top_k`` fraction of generated
-    images the generator learns from (none: all of them) are functions of the same ``t``.
+    images the generator learns from (none: all of them) are functions of the same ``t``. ``relabel`` maps the
+    batch's labels to the ones the models are conditioned on (self-conditioning: image indices to clusters).
     """
     strategy = strategy or tf.distribute.get_strategy()
     augmentations = tuple(augmentations)
@@ -83,6 +85,8 @@ def make_train_step(
         fraction = 1.0
         if top_k is not None and top_k.minimum < 1:
             fraction = top_k_fraction(batches.read_value(), top_k.batches_per_epoch, top_k.minimum, top_k.decay)
+        if relabel is not None:  # what the pair is conditioned on: the images' clusters (`clusters`)
+            labels = relabel(labels)
         batch = Batch(images, labels, global_batch, fraction)
         # This replica's rows of the step's random draws: noise, mixing weights, augmentations.
         draws = Draws(

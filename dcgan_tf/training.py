@@ -67,12 +67,21 @@ def fit(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = No
     config = _resolve_precision(config)  # where the run's config.json is (the subfolder, for a tutorial's)
     print("dcgan_tf training with:\n" + config.describe(), flush=True)
     mnist = data.load_mnist(config.data, config.dataset)
-    conditional = model_spec(config.model).conditional
+    spec = model_spec(config.model)
     data.check_trainable(
-        mnist, config.batch_size, config.train_size, MAX_CLASSES if conditional else None, config.eval_every is not None
+        mnist,
+        config.batch_size,
+        config.train_size,
+        MAX_CLASSES if spec.needs_labels else None,
+        config.eval_every is not None,
     )
     images = data.training_images(mnist, config.train_size)
-    labels = tf.constant(data.training_labels(mnist, config.train_size))
+    # What the step is given with each image: its label, or for self-conditioning its index (`clusters`).
+    labels = (
+        tf.range(len(images), dtype=tf.int32)
+        if spec.self_conditioned
+        else tf.constant(data.training_labels(mnist, config.train_size))
+    )
     if strategy is None:
         return [_dry_run(config, images, labels, mnist.info.num_classes)]
 
@@ -91,9 +100,15 @@ def fit(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = No
     architecture = (
         config.model
         if resume is None
-        else generator_architecture(resume.path, config.model, config.noise_dim, mnist.info.num_classes, config.g_width)
+        else generator_architecture(
+            resume.path,
+            config.model,
+            config.noise_dim,
+            config.clusters if spec.self_conditioned else mnist.info.num_classes,
+            config.g_width,
+        )
     )
-    gan = build_gan(config, strategy, architecture, mnist.info.num_classes)
+    gan = build_gan(config, strategy, architecture, mnist.info.num_classes, len(images))
     store = CheckpointStore(checkpoint_dir, **gan.checkpoint_objects())
     if resume is not None:
         _check_recipe(config, resume)  # before anything is moved
@@ -102,6 +117,8 @@ def fit(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = No
         _restore(config, gan, store, resume)
     elif tutorial_start is not None:
         tutorial_start.restore(gan, len(images))
+    if gan.clusters is not None and resume is None:  # a new self-conditioned run: its first clusters
+        print(gan.clusters.recluster(gan.discriminator, images, config.seed), flush=True)
     start = int(gan.epoch)
     history = read_history(output_dir / HISTORY_FILE, up_to_epoch=start)
     if start >= config.epochs:
@@ -128,6 +145,9 @@ def fit(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = No
         with stop_requests() as stop:
             for epoch in range(start, config.epochs):
                 history.append(train_epoch(session, epoch, stop))
+                if gan.clusters is not None and (epoch + 1) % config.recluster_every == 0 and epoch + 1 < config.epochs:
+                    # Before the epoch's checkpoint, so that a resume from it conditions on the new clusters.
+                    print(gan.clusters.recluster(gan.discriminator, session.images, config.seed), flush=True)
                 out_of_time = _out_of_time(config, history)
                 end_epoch(session, outputs, history, last=out_of_time or epoch + 1 == config.epochs)
                 if on_epoch is not None and chief:
@@ -260,7 +280,7 @@ def _images_per_second(config: TrainConfig, precision: str, steps: int = 3) -> f
 
 
 def _dry_run(config: TrainConfig, images, labels: tf.Tensor, num_classes: int) -> dict[str, float]:
-    gan = build_gan(config, num_classes=num_classes)
+    gan = build_gan(config, num_classes=num_classes, num_images=len(images))
     step = gan.make_step(config, None, steps_per_epoch=1)  # one batch: where a schedule ends does not matter
     batch = next(iter(data.make_dataset(tf.constant(images), labels, config.batch_size, config.seed, 0)))
     outputs = {name: float(value) for name, value in step(*batch).items()}

@@ -114,6 +114,8 @@ OTHER_VALUE = {
     "top_k_decay": 0.9,
     "g_width": 2.0,
     "d_width": 2.0,
+    "clusters": 12,
+    "recluster_every": 2,
 }
 
 
@@ -128,8 +130,8 @@ def test_every_flag_is_identity_a_free_change_or_a_branch_change_and_the_docs_sa
     assert set().union(*groups) == set(fields)
     assert set(BRANCH_MAY_CHANGE) <= set(RUN_IDENTITY)
 
-    # A decaying schedule and top-k: --epochs and --top-k-decay are identity.
-    base = {"lr_schedule": "cosine", "top_k": 0.5}
+    # A decaying schedule, top-k and self-conditioning: --epochs, --top-k-decay and the clustering are identity.
+    base = {"lr_schedule": "cosine", "top_k": 0.5, "model": "self-conditioned"}
     saved = json.loads(TrainConfig(**base).to_json())
     for name in (*RUN_IDENTITY, *IDENTITY_WHERE):
         flags = {**base, name: OTHER_VALUE[name]}
