@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import assert_one_line_error, differing_share, run_cli, snapshot, tiny_flags
+from conftest import differing_share, snapshot, tiny_flags
 
 from dcgan_tf.checkpoints import list_checkpoints, load_generator
 from dcgan_tf.clusters import ClusterChoice, kmeans, kmeans_plus_plus, nearest
@@ -19,6 +19,7 @@ from dcgan_tf.config import TrainConfig
 from dcgan_tf.data import load_mnist, training_images
 from dcgan_tf.errors import DcganError
 from dcgan_tf.gan import build_gan
+from dcgan_tf.sampling import sample
 from dcgan_tf.training import fit
 
 RESUME_TOLERANCE = 1e-3  # as tests/test_train.py: oneDNN may sum a gradient in another order
@@ -88,10 +89,8 @@ def test_self_conditioning_trains_resumes_exactly_and_samples_unconditionally(mn
     # The tools see an unconditional generator: noise (B, 101), the cluster drawn from the last component.
     generator = load_generator(straight)
     assert len(generator.inputs) == 1 and generator.inputs[0].shape[-1] == 101
-    out = tmp_path / "s.png"
-    result = run_cli("dcgan_tf.sample", "--checkpoint-dir", str(straight), "--out", str(out), "--num", "4")
-    assert result.returncode == 0, result.stderr
-    assert out.is_file()
+    images = sample(generator, num=4, seed=1)
+    assert images.shape == (4, 28, 28, 1) and np.abs(images).max() <= 1.0
 
 
 def test_self_conditioning_settings_are_checked_and_part_of_the_run(trained_run, mnist_path, tmp_path):
@@ -105,13 +104,10 @@ def test_self_conditioning_settings_are_checked_and_part_of_the_run(trained_run,
     )
     saved = {**TrainConfig(model="self-conditioned").__dict__}
     assert TrainConfig(model="self-conditioned", clusters=12).conflicts_with(saved) == ["clusters=10 (now 12)"]
-    # A run of another model is refused in one line, and left as it was.
+    # A run of another model is refused, and left as it was.
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     before = snapshot(run)
-    result = run_cli(
-        "dcgan_tf.train", "--data", str(mnist_path), "--train-size", "256", "--batch-size", "64", "--epochs", "3",
-        "--model", "self-conditioned", "--checkpoint-dir", str(run),
-    )  # fmt: skip
-    assert_one_line_error(result, "model='dcgan' (now 'self-conditioned')")
+    with pytest.raises(DcganError, match=r"model='dcgan' \(now 'self-conditioned'\)"):
+        fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=3, model="self-conditioned")))
     assert snapshot(run) == before
