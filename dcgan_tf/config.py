@@ -296,8 +296,11 @@ class TrainConfig:
         type=float,
         metavar="FRACTION",
     )
-    top_k_decay: float = flag(
-        0.99, "the factor k shrinks by after every epoch with --top-k (the paper's 0.99)", type=float, metavar="G"
+    top_k_decay: float | None = flag(
+        None,
+        "with --top-k: the factor k shrinks by after every epoch (default: the paper's 0.99)",
+        type=float,
+        metavar="G",
     )
     g_width: float = flag(
         1.0, "the generator's width: every layer's channels (units) times W; 1 is the card's", type=float, metavar="W"
@@ -469,7 +472,11 @@ class TrainConfig:
             raise DcganError(f"--ema-half-life must be a number of images >= 0, e.g. 10000 (got {self.ema_half_life})")
         if not 0 < self.top_k <= 1:  # also rejects NaN
             raise DcganError(f"--top-k must be a fraction of the batch in (0, 1], e.g. 0.5 (got {self.top_k})")
-        if not 0 < self.top_k_decay <= 1:
+        if self.top_k_decay is not None and self.top_k == 1:  # it would change nothing: say so, not ignore it
+            raise DcganError("--top-k-decay is for --top-k below 1: drop it or pass --top-k FRACTION")
+        if self.top_k_decay is None and self.top_k < 1:
+            object.__setattr__(self, "top_k_decay", 0.99)
+        if self.top_k_decay is not None and not 0 < self.top_k_decay <= 1:
             raise DcganError(f"--top-k-decay must be in (0, 1], e.g. 0.99 (got {self.top_k_decay})")
         for name, default in SELF_CONDITIONING.items():
             if self.model != "self-conditioned":

@@ -42,7 +42,7 @@ class TopK:
     per epoch, and the batches of an epoch (`schedules.top_k_fraction`)."""
 
     minimum: float = 1.0
-    decay: float = 0.99
+    decay: float | None = None  # only with a minimum below 1
     batches_per_epoch: int = 1
 
 

@@ -146,7 +146,8 @@ def test_every_flag_is_identity_a_free_change_or_a_branch_change_and_the_docs_sa
     assert TrainConfig(epochs=50).conflicts_with(constant) == []
     half_life = json.loads(TrainConfig(ema_half_life=5000.0).to_json())
     assert TrainConfig(ema_half_life=5000.0, ema_decay=0.999).conflicts_with(half_life) == []
-    assert TrainConfig(top_k_decay=0.5).conflicts_with(constant) == []  # top-k off: its decay changes nothing
+    with pytest.raises(DcganError, match="--top-k-decay is for --top-k below 1"):  # it would change nothing
+        TrainConfig(top_k_decay=0.5)
     free_values = {"data": "elsewhere.npz", "max_minutes": 5.0, "checkpoint_every": 3, "log_every": 2, "eval_every": 4,
                    "evaluator_dir": "e", "strategy": "mirrored", "jit_compile": True, "dry_run": True,
                    "fresh": True, "checkpoint": "ckpt-3", "checkpoint_dir": "c",
