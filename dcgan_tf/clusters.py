@@ -97,15 +97,12 @@ def kmeans_plus_plus(points: np.ndarray, k: int, rng: np.random.Generator) -> np
 
 
 def cluster_means(points: np.ndarray, assignment: np.ndarray, fallback: np.ndarray, k: int) -> np.ndarray:
-    """Each cluster's mean of ``points`` (k, F); a cluster with none of them keeps its ``fallback`` row
-    (if its width differs, the overall mean)."""
-    means = np.empty((k, points.shape[1]))
+    """Each cluster's mean of ``points`` (k, F); a cluster with none of them keeps its ``fallback`` row."""
+    means = np.array(fallback, dtype=np.float64)
     for c in range(k):
         members = points[assignment == c]
         if len(members):
             means[c] = members.mean(0)
-        else:
-            means[c] = fallback[c] if fallback.shape[1] == points.shape[1] else points.mean(0)
     return means
 
 
