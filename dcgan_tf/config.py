@@ -44,6 +44,7 @@ AUGMENTATIONS = ("translation", "cutout")  # DiffAugment's policies for grayscal
 # run saved before an option existed was trained with it off, so these are also what an older config.json is
 # compared with.
 OPTIONS_OFF: dict[str, Any] = {
+    "model": "dcgan",
     "batch_size": 256,
     "lr_schedule": "constant",
     "r1": 0.0,
@@ -55,15 +56,18 @@ OPTIONS_OFF: dict[str, Any] = {
     "d_width": 1.0,
 }
 # Named training settings (`--recipe`). A recipe's values fill the fields left unset on the command line
-# (explicit flags win) and win over the loss's defaults above; config.json records the recipe and the values.
+# (explicit flags win) and win over the loss's defaults above; config.json records the recipe and the values,
+# and a resume keeps the recorded ones where a recipe has changed since (`TrainConfig.as_recorded`).
 RECIPES: dict[str, dict[str, Any]] = {
     # The design card: the TensorFlow DCGAN tutorial's Adam(1e-4) with Keras' default betas.
     "tutorial": {"learning_rate": 1e-4},
     # Radford et al. 2015 (the DCGAN paper): Adam(2e-4, beta_1 0.5). Reaches good digits several times sooner.
     "dcgan-paper": {"learning_rate": 2e-4, "beta1": 0.5, "beta2": 0.999},
-    # dcgan-paper on batches of 64: four times the updates per epoch for the same images/s on a CPU. The winner
-    # of benchmarks/recipe_search.py (docs/recipes.md): at 30 epochs its FID was half of dcgan-paper's.
-    "fast": {"learning_rate": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64},
+    # dcgan-paper on batches of 64 (four times the updates per epoch for the same images/s on a CPU; the winner
+    # of benchmarks/recipe_search.py: at 30 epochs its FID was half of dcgan-paper's), with the self-conditioned
+    # model since issue 28 (after 18 epochs: FID 5.30 against the DCGAN's 10.66 after 30; docs/recipes.md).
+    # Runs started before keep resuming as the DCGAN they recorded.
+    "fast": {"learning_rate": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "model": "self-conditioned"},
 }
 STRATEGIES = ("default", "mirrored", "multiworker")
 # Keras dtype policies --precision accepts: weights always float32, compute in the named type; "auto" picks
@@ -185,13 +189,13 @@ class TrainConfig:
         "set when --data is a folder without the IDX files)",
         choices=DATASETS,
     )
-    model: str = flag(
-        "dcgan",
-        "generator/discriminator pair: dcgan (the tutorial's), dense (fully connected), conditional "
-        "(DCGAN conditioned on the digit label), conditional-concat (the first conditional generator, which "
-        "collapses to one style per digit; kept for older runs), self-conditioned (the conditional DCGAN "
-        "conditioned on --clusters clusters of its discriminator's features instead of labels: an unconditional "
-        "model, docs/recipes.md)",
+    model: str | None = flag(
+        None,
+        "generator/discriminator pair (default: the recipe's, else dcgan): dcgan (the tutorial's), dense (fully "
+        "connected), conditional (DCGAN conditioned on the digit label), conditional-concat (the first "
+        "conditional generator, which collapses to one style per digit; kept for older runs), self-conditioned "
+        "(the conditional DCGAN conditioned on --clusters clusters of its discriminator's features instead of "
+        "labels: an unconditional model, docs/recipes.md)",
         choices=MODELS,
     )
     clusters: int | None = flag(
@@ -238,7 +242,8 @@ class TrainConfig:
         "tutorial",
         "named training settings: tutorial (the TensorFlow tutorial's Adam 1e-4, default betas: the design card) "
         "dcgan-paper (Adam 2e-4, beta_1 0.5: good digits several times sooner), or fast (dcgan-paper on "
-        "batches of 64: the recipe search's winner, docs/recipes.md); flags override its values",
+        "batches of 64 with --model self-conditioned: the recipe search's winner, docs/recipes.md); flags override "
+        "its values",
         choices=tuple(RECIPES),
     )
     learning_rate: float | None = flag(
@@ -389,6 +394,10 @@ class TrainConfig:
     dry_run: bool = flag(False, "train one batch, print its losses and write nothing (checks the setup)")
 
     def __post_init__(self) -> None:
+        # What was left unset (None), for `as_recorded`; not a field, so config.json and equality ignore it.
+        object.__setattr__(
+            self, "_unset", frozenset(f.name for f in dataclasses.fields(self) if getattr(self, f.name) is None)
+        )
         # Resolve now so config.json records the values: explicit flag, else the recipe's, else the loss's.
         if self.recipe not in RECIPES:
             raise DcganError(f"unknown --recipe {self.recipe!r}: choose from {', '.join(RECIPES)}")
@@ -490,6 +499,11 @@ class TrainConfig:
         if self.clusters is not None and not 2 <= self.clusters <= 32:  # models.MAX_CLASSES
             raise DcganError(f"--clusters must be from 2 to 32 (got {self.clusters})")
         if self.model == "self-conditioned" and self.strategy != "default":  # clustering runs outside replicas
+            if "model" in self._unset:  # the recipe picked it
+                raise DcganError(
+                    f"--recipe {self.recipe} trains --model self-conditioned, which works with --strategy default "
+                    "only: add --model dcgan for the recipe's other settings, or drop --strategy"
+                )
             raise DcganError("--model self-conditioned works with --strategy default only: drop one of them")
         for name in ("g_width", "d_width"):
             if not 0.25 <= getattr(self, name) <= 8:
@@ -526,6 +540,26 @@ class TrainConfig:
             "recluster_every": self.model == "self-conditioned",
         }
         return RUN_IDENTITY + tuple(name for name in IDENTITY_WHERE if where[name])
+
+    def as_recorded(self, saved: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
+        """This config for resuming the run whose config.json is ``saved``, and what that changed.
+
+        Where the run was made with our recipe and the recipe has changed since (``fast`` picks the
+        self-conditioned model since issue 28), the fields the recipe set, not a flag, take the run's recorded
+        values, so the run resumes as what it is; the rest is resolved again from the flags given.
+        """
+        recorded = {**OPTIONS_OFF, **saved}
+        kept = {
+            name: recorded[name]
+            for name in RECIPES[self.recipe]
+            if saved.get("recipe") == self.recipe
+            and name in self._unset
+            and recorded.get(name, getattr(self, name)) != getattr(self, name)
+        }
+        if not kept:
+            return self, {}
+        given = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self._unset}
+        return TrainConfig(**given, **kept), kept
 
     def conflicts_with(self, saved: dict[str, Any]) -> list[str]:
         """Identity fields whose saved value differs from ours, as ``name=saved (now new)`` strings.

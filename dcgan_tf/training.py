@@ -63,6 +63,7 @@ def fit(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = No
     # The strategy first: multi-worker collectives must be set up before TensorFlow runs any op (--precision
     # auto's timing among them).
     strategy = None if config.dry_run else make_strategy(config.strategy)
+    config = _recipe_as_recorded(config)  # first: it resolves the flags given again
     config, tutorial_start = continue_tutorial(config)  # a folder of the TensorFlow tutorial's: into its subfolder
     config = _resolve_precision(config)  # where the run's config.json is (the subfolder, for a tutorial's)
     print("dcgan_tf training with:\n" + config.describe(), flush=True)
@@ -180,6 +181,26 @@ def fit(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = No
     return history
 
 
+def _resumed_config(config: TrainConfig) -> dict | None:
+    """The config.json of the run this one resumes, or None for a new run."""
+    if config.fresh or not list_checkpoints(config.checkpoint_dir):
+        return None
+    return read_saved_config(config.checkpoint_dir)
+
+
+def _recipe_as_recorded(config: TrainConfig) -> TrainConfig:
+    """A resume with the recipe its run was made with keeps what the recipe meant then (`TrainConfig.as_recorded`)."""
+    saved = _resumed_config(config)
+    if saved is None:
+        return config
+    resumed, kept = config.as_recorded(saved)
+    if kept:
+        values = ", ".join(f"--{name.replace('_', '-')} {value}" for name, value in kept.items())
+        print(f"--recipe {config.recipe} has changed since this run started: it resumes as config.json recorded it, "
+              f"with {values}")  # fmt: skip
+    return resumed
+
+
 def _resolve_precision(config: TrainConfig) -> TrainConfig:
     """``--precision auto`` decided once, at a run's first start (config.json then names the real choice), and
     taken from config.json at every resume, so two starts can never choose differently.
@@ -189,11 +210,7 @@ def _resolve_precision(config: TrainConfig) -> TrainConfig:
     """
     if config.precision != "auto":
         return config
-    saved = (
-        None
-        if config.fresh or not list_checkpoints(config.checkpoint_dir)
-        else read_saved_config(config.checkpoint_dir)
-    )
+    saved = _resumed_config(config)
     if saved is not None and saved.get("precision") in POLICIES:
         choice, why = saved["precision"], "decided at this run's first start, recorded in config.json"
     else:

@@ -44,14 +44,46 @@ def test_the_recipes_values_reach_both_optimizers_and_flags_override_them(flags,
     assert (saved["learning_rate"], saved["beta1"], saved["beta2"]) == pytest.approx(expected)
 
 
-def test_the_fast_recipe_is_dcgan_paper_on_batches_of_64_and_a_flag_still_wins():
-    fast, paper = parse_config(["--recipe", "fast"]), parse_config(["--recipe", "dcgan-paper"])
-    assert (fast.batch_size, paper.batch_size, parse_config([]).batch_size) == (64, 256, 256)
+def test_the_fast_recipe_is_dcgan_paper_on_batches_of_64_with_the_self_conditioned_model_and_flags_still_win():
+    fast, paper, card = parse_config(["--recipe", "fast"]), parse_config(["--recipe", "dcgan-paper"]), parse_config([])
+    assert (fast.batch_size, paper.batch_size, card.batch_size) == (64, 256, 256)
+    assert (fast.model, paper.model, card.model) == ("self-conditioned", "dcgan", "dcgan")
+    assert (fast.clusters, fast.recluster_every) == (10, 5)  # the model's own defaults
     assert adam_settings(fast) == adam_settings(paper) == [pytest.approx((2e-4, 0.5, 0.999))] * 2
     assert parse_config(["--recipe", "fast", "--batch-size", "128"]).batch_size == 128
-    assert json.loads(fast.to_json())["batch_size"] == 64  # config.json records what the recipe resolved to
+    dcgan = parse_config(["--recipe", "fast", "--model", "dcgan"])  # what --recipe fast trained before issue 28
+    assert (dcgan.model, dcgan.clusters, dcgan.batch_size) == ("dcgan", None, 64)
+    saved = json.loads(fast.to_json())  # config.json records what the recipe resolved to
+    assert (saved["batch_size"], saved["model"], saved["clusters"]) == (64, "self-conditioned", 10)
     with pytest.raises(DcganError, match="--train-size 32 is smaller than --batch-size 64"):
         TrainConfig(recipe="fast", train_size=32)
+    # The recipe's model does not run under a distribution strategy: the refusal names the recipe and the way out.
+    with pytest.raises(DcganError, match="--recipe fast trains --model self-conditioned, which works with --strateg"):
+        TrainConfig(recipe="fast", strategy="mirrored")
+    assert TrainConfig(recipe="fast", model="dcgan", strategy="mirrored").model == "dcgan"
+
+
+def test_a_fast_run_from_before_fast_picked_its_model_resumes_as_the_dcgan_it_recorded(mnist_path, tmp_path, capsys):
+    run = tmp_path / "run"
+    # Its config.json is what --recipe fast recorded before issue 28: recipe fast, model dcgan.
+    fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=1, recipe="fast", model="dcgan")))
+    capsys.readouterr()
+    history = fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=2, recipe="fast")))  # typed as it was then
+    out = capsys.readouterr().out
+    assert (
+        "--recipe fast has changed since this run started: it resumes as config.json recorded it, with "
+        "--model dcgan" in out
+    )
+    assert "model            = 'dcgan'" in out and "clusters         = None" in out  # printed at start: not silent
+    assert "resuming from" in out and [row["epoch"] for row in history] == [1, 2]
+    assert json.loads((run / "config.json").read_text())["model"] == "dcgan"
+    # Naming the recipe's new model is asking for another run: refused, nothing touched.
+    before = snapshot(run)
+    with pytest.raises(DcganError, match=r"holds a run with model='dcgan' \(now 'self-conditioned'\)"):
+        fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=3, recipe="fast", model="self-conditioned")))
+    assert snapshot(run) == before
+    # A new run in another folder gets the recipe's model.
+    assert TrainConfig(**tiny_flags(mnist_path, tmp_path / "new", recipe="fast")).model == "self-conditioned"
 
 
 def test_unknown_recipes_and_bad_time_limits_are_refused():
