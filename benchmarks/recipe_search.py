@@ -103,7 +103,7 @@ def main() -> None:
     results = {name: result for name, result in results.items() if result is not None}
     if not results:
         sys.exit(f"no finished runs in {root}: train them first (without --report-only)")
-    table = leaderboard(results, args)
+    table = leaderboard(results)
     (root / "leaderboard.md").write_text(table)
     print(table)
     print(f"wrote {plot(results, root / 'leaderboard.png')} and {root / 'leaderboard.md'}")
@@ -164,12 +164,20 @@ def read_result(run_dir: Path, parts: tuple[str, ...]) -> dict | None:
     return {**read_run(run_dir), "final": json.loads((run_dir / FINAL_FILE).read_text()), "parts": parts}
 
 
-def leaderboard(results: dict[str, dict], args: argparse.Namespace) -> str:
+def leaderboard(results: dict[str, dict]) -> str:
     ranked = sorted(results.items(), key=lambda item: item[1]["final"]["fid"])
+    # The limits each run recorded (a --report-only call's own --minutes and --epochs are only its defaults).
+    limits = {(result["config"].get("max_minutes"), result["config"].get("epochs")) for result in results.values()}
+    minutes, epochs = limits.pop() if len(limits) == 1 else (None, None)
+    limit = (
+        f"for at most {minutes:g} minutes or {epochs} epochs (schedules end there)"
+        if minutes is not None and epochs is not None
+        else "to the limits in its config.json (max_minutes, epochs)"
+    )
     lines = [
-        f"Each run trained for at most {args.minutes:g} minutes or {args.epochs} epochs (schedules end there), one "
-        "after another on the same machine; scored with the project's evaluator on 10,000 samples of the averaged "
-        "generator against the 10,000 test digits (FID during training: 2,000 samples, biased up). Sorted by FID.",
+        f"Each run trained {limit}, one after another on the same machine; scored with the project's evaluator "
+        "on 10,000 samples of the averaged generator against the 10,000 test digits (FID during training: 2,000 "
+        "samples, biased up). Sorted by FID.",
         "",
         "| run | flags | epochs (steps) | training min | FID | classifier score | precision | recall | class share "
         "| best FID during training (2,000) |",

@@ -291,6 +291,23 @@ def test_the_recipe_search_ablates_each_part_and_shares_runs_by_their_parts():
             assert getattr(config, key) == value, (name, key)
 
 
+def test_the_recipe_search_leaderboard_states_the_limits_its_runs_recorded():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import recipe_search
+
+    def result(minutes: float, epochs: int, fid: float) -> dict:
+        final = {"fid": fid, "classifier_score": 8.0, "precision": 0.5, "recall": 0.8, "class_histogram": [1] * 10}
+        last = {"epoch": epochs}
+        return {"final": final, "rows": [], "last": last, "steps": 10, "parts": ("paper",), "config": {
+            "max_minutes": minutes, "epochs": epochs}}  # fmt: skip
+
+    same = recipe_search.leaderboard({"a": result(300, 21, 5.0), "b": result(300, 21, 6.0)})
+    assert same.startswith("Each run trained for at most 300 minutes or 21 epochs")
+    mixed = recipe_search.leaderboard({"a": result(300, 30, 5.0), "b": result(300, 21, 6.0)})
+    assert mixed.startswith("Each run trained to the limits in its config.json")
+    assert mixed.index("| a |") < mixed.index("| b |")  # sorted by FID
+
+
 def test_spectral_norm_keeps_the_logits_float32_under_mixed_precision():
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")
