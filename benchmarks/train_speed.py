@@ -94,6 +94,8 @@ VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
     "mixed_bfloat16": (["--precision", "mixed_bfloat16"], {}),
     "mixed_float16": (["--precision", "mixed_float16"], {}),
     "xla": (["--jit-compile"], {}),  # float32 (TF32 on GPUs, as TensorFlow's default) with the step under XLA
+    # The model --recipe fast trains (float32), at the same batch: what its conditioning costs per image.
+    "self-conditioned": (["--model", "self-conditioned"], {"NVIDIA_TF32_OVERRIDE": "0"}),
 }
 
 
@@ -197,13 +199,15 @@ def summarize(runs: dict[str, list[dict]], args: argparse.Namespace) -> dict:
     summary: dict = {"flops_per_image": flops, "device": device, "on_gpu": device.startswith("GPU"), "kinds": {}}
     for kind in runs:
         ips = median(kind, "images_per_s")
+        kind_flops = runs[kind][0]["flops_per_image"]  # its own models' (another --model computes more or less)
         summary["kinds"][kind] = {
             "images_per_s": ips,
-            "achieved_gflops": ips * flops / 1e9,
+            "gflop_per_image": kind_flops / 1e9,
+            "achieved_gflops": ips * kind_flops / 1e9,
             "matmul_gflops": median(kind, "matmul_gflops"),
             # per run (training and matmul timed in the same process, so under the same load), then the median
             "fraction_of_matmul": statistics.median(
-                r["images_per_s"] * flops / 1e9 / r["matmul_gflops"] for r in runs[kind]
+                r["images_per_s"] * kind_flops / 1e9 / r["matmul_gflops"] for r in runs[kind]
             ),
             "seconds_per_60k_epoch": MNIST_TRAIN / ips,
             "minutes_per_100_epochs": 100 * MNIST_TRAIN / ips / 60,
@@ -261,19 +265,19 @@ def report(s: dict) -> str:
         f"device: {s['device']}",
         f"{cfg['rounds']} round(s) of every run, {cfg['epochs']} epochs on {cfg['train_size']} digits, batch "
         f"{cfg['batch_size']}, in alternating order; medians over rounds. reference = the TensorFlow tutorial's "
-        "code; the others = python -m dcgan_tf.train with that precision",
+        "code; the others = python -m dcgan_tf.train with that precision (self-conditioned: that --model, float32)",
         fmt.format("", *kinds),
         row("training images/s (epochs 2+)", "images_per_s", ".1f"),
         row("speed-up over the reference", "speedup", ".2f"),
         row("seconds per epoch of 60,000 digits", "seconds_per_60k_epoch", ".1f"),
         row("minutes for 100 epochs of 60,000 digits", "minutes_per_100_epochs", ".1f"),
+        row("analytic GFLOP per training image", "gflop_per_image", ".3f"),
         row("achieved GFLOP/s (float32-equivalent)", "achieved_gflops", ".1f"),
         row("dense float32 matmul GFLOP/s, same process", "matmul_gflops", ".1f"),
         row("fraction of the matmul ceiling", "fraction_of_matmul", ".0%"),
         row("whole run, start-up included (s)", "whole_run_s", ".1f"),
         row("peak resident memory (MB)", "peak_rss_mb", ".0f"),
         row("peak device memory (MB)", "peak_device_mb", ".0f"),
-        f"analytic FLOPs per training image: {s['flops_per_image'] / 1e9:.3f} GFLOP",
         "speed-up per round: "
         + "; ".join(
             f"{kind} " + ", ".join(f"{x:.2f}" for x in k["speedup_per_round"])
@@ -329,14 +333,15 @@ def project_worker(args: argparse.Namespace) -> None:
 
     import tensorflow as tf
 
-    from dcgan_tf.config import TrainConfig
+    from dcgan_tf.config import TrainConfig, read_saved_config
     from dcgan_tf.gan import build_gan
     from dcgan_tf.runs import HISTORY_FILE, read_history
 
     history = read_history(Path(args.workdir) / HISTORY_FILE)
     images_per_epoch = args.train_size // BATCH_SIZE * BATCH_SIZE
     steady = [row["seconds"] for row in history[1:]]
-    gan = build_gan(TrainConfig(checkpoint_dir=args.workdir))  # the default models, for FLOPs and sizes
+    model = read_saved_config(args.workdir)["model"]
+    gan = build_gan(TrainConfig(checkpoint_dir=args.workdir, model=model))  # the run's models, for FLOPs and sizes
     write_result(
         args,
         finished_at=finished_at,
@@ -527,12 +532,16 @@ def device_name(tf, gpus) -> str:
 
 
 def layer_macs(model) -> list[int]:
-    """Forward multiply-accumulates of one example through each Dense / Conv2D / Conv2DTranspose layer."""
+    """Forward multiply-accumulates of one example through each Dense / Conv2D / Conv2DTranspose layer, in order,
+    nested models included (the projection discriminator's feature extractor is one)."""
+    import keras
     from keras import layers
 
     macs = []
     for layer in model.layers:
-        if isinstance(layer, layers.Dense):
+        if isinstance(layer, keras.Model):
+            macs.extend(layer_macs(layer))
+        elif isinstance(layer, layers.Dense):
             macs.append(int(layer.kernel.shape[0]) * int(layer.kernel.shape[1]))
         elif isinstance(layer, layers.Conv2DTranspose):  # kernel (kh, kw, out, in); work scales with input
             kh, kw, c_out, c_in = layer.kernel.shape
