@@ -38,6 +38,11 @@ class Clusters(tf.Module):
         self.shares = tf.Variable(tf.fill([k], 1.0 / k), trainable=False)
         self.rounds = tf.Variable(0, dtype=tf.int64, trainable=False)  # clusterings done so far
 
+    def due(self, epochs_trained: int, every: int) -> bool:
+        """Whether a clustering is due after ``epochs_trained`` epochs: one at the start and one after every
+        ``every``-th epoch, the last included (so extending a finished run with --epochs matches a longer one)."""
+        return int(self.rounds.numpy()) < 1 + epochs_trained // every
+
     def labels_of(self, indices: tf.Tensor) -> tf.Tensor:
         """The clusters (b,) of the training images at ``indices`` (b,): what the step conditions on."""
         return tf.gather(self.assignment, indices)

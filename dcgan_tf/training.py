@@ -118,9 +118,11 @@ def fit(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = No
         _restore(config, gan, store, resume)
     elif tutorial_start is not None:
         tutorial_start.restore(gan, len(images))
-    if gan.clusters is not None and resume is None:  # a new self-conditioned run: its first clusters
-        print(gan.clusters.recluster(gan.discriminator, images, config.seed), flush=True)
     start = int(gan.epoch)
+    # A new self-conditioned run's first clusters, or the ones a run finished by an older version skipped after
+    # its last epoch (a resume that extends it then trains on the clusters a longer run would have).
+    if gan.clusters is not None and gan.clusters.due(start, config.recluster_every):
+        print(gan.clusters.recluster(gan.discriminator, images, config.seed), flush=True)
     history = read_history(output_dir / HISTORY_FILE, up_to_epoch=start)
     if start >= config.epochs:
         print(f"nothing to do: this run has trained {start} epochs; pass --epochs > {start} to continue")
@@ -146,7 +148,7 @@ def fit(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = No
         with stop_requests() as stop:
             for epoch in range(start, config.epochs):
                 history.append(train_epoch(session, epoch, stop))
-                if gan.clusters is not None and (epoch + 1) % config.recluster_every == 0 and epoch + 1 < config.epochs:
+                if gan.clusters is not None and gan.clusters.due(epoch + 1, config.recluster_every):
                     # Before the epoch's checkpoint, so that a resume from it conditions on the new clusters.
                     print(gan.clusters.recluster(gan.discriminator, session.images, config.seed), flush=True)
                 out_of_time = _out_of_time(config, history)

@@ -14,7 +14,7 @@ import tensorflow as tf
 from conftest import differing_share, snapshot, tiny_flags
 
 from dcgan_tf.checkpoints import list_checkpoints, load_generator
-from dcgan_tf.clusters import ClusterChoice, kmeans, kmeans_plus_plus, nearest
+from dcgan_tf.clusters import ClusterChoice, Clusters, kmeans, kmeans_plus_plus, nearest
 from dcgan_tf.config import TrainConfig
 from dcgan_tf.data import load_mnist, training_images
 from dcgan_tf.errors import DcganError
@@ -48,6 +48,17 @@ def test_the_cluster_is_drawn_by_its_share_from_the_last_noise_component():
     np.testing.assert_allclose(shares, [0.2, 0.0, 0.5, 0.3], atol=0.01)
 
 
+def test_a_clustering_is_due_at_the_start_and_after_every_eth_epoch_the_last_included():
+    clusters = Clusters(k=2, num_images=4, feature_dim=3)
+    assert clusters.due(0, 5)  # a new run
+    clusters.rounds.assign(1)
+    assert not clusters.due(4, 5) and clusters.due(5, 5)
+    clusters.rounds.assign(6)  # a 30-epoch run of an older version, which skipped the clustering after epoch 30:
+    assert clusters.due(30, 5)  # its resume catches up before training epoch 31
+    clusters.rounds.assign(7)
+    assert not clusters.due(30, 5) and not clusters.due(34, 5)
+
+
 def test_the_clustering_is_reproducible_from_the_seed(mnist_path, tmp_path):
     config = TrainConfig(**tiny_flags(mnist_path, tmp_path, **SELF))
     images = tf.constant(training_images(load_mnist(mnist_path), 256))
@@ -69,11 +80,13 @@ def test_self_conditioning_trains_resumes_exactly_and_samples_unconditionally(mn
     straight = tmp_path / "straight"
     fit(TrainConfig(**tiny_flags(mnist_path, straight, **SELF)))
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("self-conditioning:")]
-    assert len(lines) == 2 and "clustering 1, 4 clusters" in lines[0] and "clustering 2" in lines[1]
+    # At the start and after each epoch, the last included (a resume with more --epochs continues from there).
+    assert [line.split(",")[0] for line in lines] == [f"self-conditioning: clustering {n}" for n in (1, 2, 3)]
     first, last = list_checkpoints(straight)
     reader = tf.train.load_checkpoint(first.path)
     assignment = reader.get_tensor("clusters/assignment/.ATTRIBUTES/VARIABLE_VALUE")
     assert assignment.shape == (256,) and reader.get_tensor("clusters/rounds/.ATTRIBUTES/VARIABLE_VALUE") == 2
+    assert tf.train.load_checkpoint(last.path).get_tensor("clusters/rounds/.ATTRIBUTES/VARIABLE_VALUE") == 3
     assert reader.get_tensor("clusters/centres/.ATTRIBUTES/VARIABLE_VALUE").shape == (4, 7 * 7 * 128)
 
     branch = tmp_path / "branch"
