@@ -65,7 +65,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "dcgan-paper": {"learning_rate": 2e-4, "beta1": 0.5, "beta2": 0.999},
     # dcgan-paper on batches of 64 (four times the updates per epoch for the same images/s on a CPU; the winner
     # of benchmarks/recipe_search.py: at 30 epochs its FID was half of dcgan-paper's), with the self-conditioned
-    # model since issue 28 (after 18 epochs: FID 5.30 against the DCGAN's 10.66 after 30; docs/recipes.md).
+    # model since issue 28 (after 30 epochs: FID 4.92 against the DCGAN's 10.66; docs/recipes.md).
     # Runs started before keep resuming as the DCGAN they recorded.
     "fast": {"learning_rate": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "model": "self-conditioned"},
 }
