@@ -50,10 +50,11 @@ PARTS: dict[str, list[str]] = {
     "b128": ["--batch-size", "128"],  # the DCGAN paper's batch: twice the updates per epoch
     "b64": ["--batch-size", "64"],  # four times the updates per epoch, each a quarter of the work
     # Issue 28's candidates, measured on top of paper+b64 (= --recipe fast --model dcgan, fast until 2026-12-03;
-    # paper+b64+selfcond is --recipe fast now, and the base for what comes next):
+    # paper+b64+selfcond30 is --recipe fast now, and the base for what comes next):
     "topk": ["--top-k", "0.5", "--top-k-decay", "0.9"],  # Sinha et al. 2020, annealed to half the batch by epoch 7
     "selfcond": ["--model", "self-conditioned"],  # Liu et al. 2020: 10 clusters of D's features, re-clustered every 5
     # Each part is whole by itself (the tests build every part alone), so the 30-cluster part names its model too:
+    "selfcond20": ["--model", "self-conditioned", "--clusters", "20"],
     "selfcond30": ["--model", "self-conditioned", "--clusters", "30"],  # ~3 clusters a digit: fewer in-between shapes
 }
 # The candidates the search trains (name -> parts); a candidate's run folder is its parts joined by "+".
@@ -66,7 +67,7 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "+augment": ("paper", "augment"),
     "+b128": ("paper", "b128"),
     "+b64": ("paper", "b64"),
-    "fast": ("paper", "b64", "selfcond"),  # --recipe fast since 2026-12-03
+    "fast": ("paper", "b64", "selfcond30"),  # --recipe fast since 2026-12-06 (2026-12-03 to 06: 10 clusters)
 }
 FINAL_FILE = "final.json"  # the 10,000-sample score of a run's last checkpoint
 
