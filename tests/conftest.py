@@ -12,6 +12,15 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Every xdist worker is a TensorFlow process (and the CLI tests start more). TensorFlow sizes its thread pools
+# to the whole machine in each, so with a worker per core the pools of all fight over every core; a share of
+# the cores each keeps them from it. Set in the workers only (the controller's environment reaches them too),
+# before any test module imports TensorFlow; the subprocesses they start inherit it.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    _cores_each = str(max(1, _cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", _cores_each)
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", _cores_each)
 
 REPO = Path(__file__).resolve().parents[1]
 # CI and the developers' machines keep real MNIST beside the repo; elsewhere set DCGAN_TF_TEST_DATA
