@@ -53,7 +53,7 @@ PARTS: dict[str, list[str]] = {
     # paper+b64+selfcond30 is --recipe fast now, and the base for what comes next):
     "topk": ["--top-k", "0.5", "--top-k-decay", "0.9"],  # Sinha et al. 2020, annealed to half the batch by epoch 7
     "selfcond": ["--model", "self-conditioned"],  # Liu et al. 2020: 10 clusters of D's features, re-clustered every 5
-    # Each part is whole by itself (the tests build every part alone), so the 30-cluster part names its model too:
+    # Each part is whole by itself (the tests build every part alone), so the cluster parts name their model too:
     "selfcond20": ["--model", "self-conditioned", "--clusters", "20"],
     "selfcond30": ["--model", "self-conditioned", "--clusters", "30"],  # ~3 clusters a digit: fewer in-between shapes
 }
