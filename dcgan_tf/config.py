@@ -509,8 +509,8 @@ class TrainConfig:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, default)
             require_positive(name, getattr(self, name))
-        if self.clusters is not None and not 2 <= self.clusters <= 32:  # models.MAX_CLASSES
-            raise DcganError(f"--clusters must be from 2 to 32 (got {self.clusters})")
+        if self.clusters is not None and not 2 <= self.clusters <= 100:  # models.MAX_CLASSES
+            raise DcganError(f"--clusters must be from 2 to 100 (got {self.clusters})")
         if self.model == "self-conditioned" and self.strategy != "default":  # clustering runs outside replicas
             if "model" in self._unset:  # the recipe picked it
                 raise DcganError(

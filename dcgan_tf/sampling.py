@@ -34,7 +34,8 @@ from dcgan_tf.files import atomic_write, ensure_writable
 PNG, NPZ, FOLDER = "png", "npz", "folder"
 METHODS = ("slerp", "lerp")
 GIF_SECONDS_PER_FRAME = 0.1
-GRID_EXAMPLES = 16  # an unconditional generator's epoch grid (4x4); a conditional one's has a column per class
+GRID_EXAMPLES = 16  # an unconditional generator's epoch grid (4x4); a conditional one's has a column per class,
+GRID_COLUMNS = 32  # up to 32 (C x 32 images: beyond, a column per class would grow the grid as C squared)
 
 
 def generate(generator, noise, labels: np.ndarray | None = None, batch_size: int = 1024) -> np.ndarray:
@@ -67,11 +68,11 @@ def cycled_labels(generator, num: int) -> np.ndarray | None:
 
 
 def grid_noise(generator, seed: int) -> np.ndarray:
-    """The fixed noise (K, noise_dim) of a run's epoch grids: `GRID_EXAMPLES` vectors, or one per class for
-    a conditional generator (a square grid either way, see `grid_images`)."""
+    """The fixed noise (K, noise_dim) of a run's epoch grids: `GRID_EXAMPLES` vectors, or for a conditional
+    generator one per class up to `GRID_COLUMNS` (see `grid_images`)."""
     from dcgan_tf.models import num_classes_of
 
-    count = num_classes_of(generator) or GRID_EXAMPLES
+    count = min(num_classes_of(generator), GRID_COLUMNS) or GRID_EXAMPLES
     return np.random.default_rng([seed, 1 << 20]).standard_normal((count, noise_dim_of(generator))).astype(np.float32)
 
 

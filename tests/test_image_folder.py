@@ -148,11 +148,11 @@ def _bad(kind: str, root: Path, digits: dict[str, np.ndarray]) -> tuple[Path, di
             (folder / f"{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     elif kind == "too-few":
         write_folder(folder, {"one": digits["one"][:20]}, mixed=False)
-    elif kind == "too-many-classes":  # 33 classes of 2 images: one more than a conditional model takes
-        for c in range(33):
-            (folder / f"class{c:02d}").mkdir()
+    elif kind == "too-many-classes":  # 101 classes of 2 images: one more than a conditional model takes
+        for c in range(101):
+            (folder / f"class{c:03d}").mkdir()
             for i in range(2):
-                iio.imwrite(folder / f"class{c:02d}" / f"{i}.png", digits["zero"][i])
+                iio.imwrite(folder / f"class{c:03d}" / f"{i}.png", digits["zero"][i])
         flags = {"model": "conditional"}
     elif kind in ("flat-conditional", "flat-eval"):
         for i, image in enumerate(digits["seven"]):
@@ -170,7 +170,7 @@ def _bad(kind: str, root: Path, digits: dict[str, np.ndarray]) -> tuple[Path, di
         ("empty", "holds no images"),
         ("unreadable", "none of its 3 image files could be read (e.g. 0.png: not an image Pillow can decode)"),
         ("too-few", "its training split has 18 images, fewer than one batch of 32"),
-        ("too-many-classes", "33 classes, more than the 32 a conditional model allows"),
+        ("too-many-classes", "101 classes, more than the 100 a conditional model allows"),
         ("flat-conditional", "a conditional model needs labelled classes"),
         ("flat-eval", "--eval-every needs labelled classes"),
         ("mixed-levels", "holds images both at its top (e.g. stray.png) and in class subfolders (one)"),

@@ -109,7 +109,7 @@ def test_self_conditioning_trains_resumes_exactly_and_samples_unconditionally(mn
 def test_self_conditioning_settings_are_checked_and_part_of_the_run(trained_run, mnist_path, tmp_path):
     with pytest.raises(DcganError, match="--clusters is for --model self-conditioned"):
         TrainConfig(clusters=5)
-    with pytest.raises(DcganError, match="--clusters must be from 2 to 32"):
+    with pytest.raises(DcganError, match="--clusters must be from 2 to 100"):
         TrainConfig(model="self-conditioned", clusters=1)
     assert (TrainConfig(model="self-conditioned").clusters, TrainConfig(model="self-conditioned").recluster_every) == (
         10,
