@@ -57,6 +57,7 @@ PARTS: dict[str, list[str]] = {
     "selfcond20": ["--model", "self-conditioned", "--clusters", "20"],
     "selfcond30": ["--model", "self-conditioned", "--clusters", "30"],  # ~3 clusters a digit: fewer in-between shapes
     "selfcond50": ["--model", "self-conditioned", "--clusters", "50"],
+    "selfcond100": ["--model", "self-conditioned", "--clusters", "100"],  # the most Liu et al. 2020 used
     # Capacity (issue 28): the generator holds ~90% of a step's multiply-adds, so G's width costs most per step
     "gw15": ["--g-width", "1.5"],
     "dw2": ["--d-width", "2"],
