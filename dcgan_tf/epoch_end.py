@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import imageio.v3 as iio
+
 from dcgan_tf import visualize
 from dcgan_tf.checkpoints import BEST_FILE, write_best
 from dcgan_tf.data import Mnist
@@ -98,11 +100,12 @@ def _best_record(checkpoint: str, row: dict[str, float]) -> dict:
 
 
 def write_gif(output_dir: Path, last_epoch: int) -> None:
-    """The run's epoch grids so far as one animation."""
-    frames = [output_dir / epoch_image_name(e) for e in range(1, last_epoch + 1)]
-    frames = [f for f in frames if f.is_file()]
+    """The run's epoch grids so far as one animation: those of the last grid's size (a run resumed since grids
+    were capped at `sampling.GRID_COLUMNS` columns and `visualize.MAX_PIXELS` pixels has larger ones before)."""
+    files = [output_dir / epoch_image_name(e) for e in range(1, last_epoch + 1)]
+    frames = [iio.imread(f) for f in files if f.is_file()]
     if frames:
-        visualize.save_gif(frames, output_dir / GIF_FILE)
+        visualize.save_gif([f for f in frames if f.shape == frames[-1].shape], output_dir / GIF_FILE)
 
 
 def summary(row: dict[str, float], epochs: int) -> str:

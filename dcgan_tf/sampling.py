@@ -34,8 +34,9 @@ from dcgan_tf.files import atomic_write, ensure_writable
 PNG, NPZ, FOLDER = "png", "npz", "folder"
 METHODS = ("slerp", "lerp")
 GIF_SECONDS_PER_FRAME = 0.1
-GRID_EXAMPLES = 16  # an unconditional generator's epoch grid (4x4); a conditional one's has a column per class,
-GRID_COLUMNS = 32  # up to 32 (C x 32 images: beyond, a column per class would grow the grid as C squared)
+GRID_EXAMPLES = 16  # an unconditional generator's epoch grid (4x4)
+GRID_COLUMNS = 10  # a conditional one's: a row per class, each column one noise vector drawn as every class
+GRID_NOISE = 32  # the vectors a conditional run stores: one per class up to 32, as before GRID_COLUMNS (restorable)
 
 
 def generate(generator, noise, labels: np.ndarray | None = None, batch_size: int = 1024) -> np.ndarray:
@@ -69,10 +70,10 @@ def cycled_labels(generator, num: int) -> np.ndarray | None:
 
 def grid_noise(generator, seed: int) -> np.ndarray:
     """The fixed noise (K, noise_dim) of a run's epoch grids: `GRID_EXAMPLES` vectors, or for a conditional
-    generator one per class up to `GRID_COLUMNS` (see `grid_images`)."""
+    generator one per class up to `GRID_NOISE` (see `grid_images`)."""
     from dcgan_tf.models import num_classes_of
 
-    count = min(num_classes_of(generator), GRID_COLUMNS) or GRID_EXAMPLES
+    count = min(num_classes_of(generator), GRID_NOISE) or GRID_EXAMPLES
     return np.random.default_rng([seed, 1 << 20]).standard_normal((count, noise_dim_of(generator))).astype(np.float32)
 
 
@@ -80,13 +81,14 @@ def grid_images(generator, noise: np.ndarray) -> tuple[np.ndarray, int]:
     """The epoch grid's images for fixed ``noise`` (K, noise_dim), and its column count.
 
     Unconditional: one digit per noise vector in a square grid. Conditional: row ``c`` draws class
-    ``c`` from every noise vector, so each column keeps one noise vector's style across classes.
+    ``c`` from each of the first `GRID_COLUMNS` noise vectors, so each column keeps one style across classes.
     """
     from dcgan_tf.models import num_classes_of
 
     classes = num_classes_of(generator)
     if not classes:
         return generate(generator, noise), int(np.ceil(np.sqrt(len(noise))))
+    noise = noise[:GRID_COLUMNS]  # a 50-cluster grid of 50 x 50 digits would be too large to look at
     rows = np.tile(noise, (classes, 1))  # (CK, noise_dim): the K vectors once per class
     labels = np.repeat(np.arange(classes), len(noise))  # (CK,) 0..0, 1..1, ...
     return generate(generator, rows, labels), len(noise)

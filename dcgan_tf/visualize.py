@@ -18,14 +18,23 @@ from dcgan_tf.data import to_uint8
 from dcgan_tf.files import atomic_write
 
 GAP = 2  # pixels of white between tiles
-SCALE = 4  # each 28x28 digit becomes 112x112 pixels, big enough to see
+SCALE = 4  # each 28x28 digit becomes 112x112 pixels, big enough to see...
+MAX_PIXELS = 1_600  # ...as far as the grid's longer side stays within this (a 50-cluster epoch grid: 1x)
 
 
-def tile(images: np.ndarray, cols: int, scale: int = SCALE) -> np.ndarray:
-    """Images (N, 28, 28[, 1]) in [-1, 1] -> one uint8 grid image, ``cols`` per row, white gaps."""
+def grid_scale(rows: int, cols: int, size: int = 28) -> int:
+    """How many times a grid of ``rows`` x ``cols`` tiles is enlarged: `SCALE`, less for a large grid, at least 1."""
+    longest = max(rows, cols) * (size + GAP) + GAP
+    return max(1, min(SCALE, MAX_PIXELS // longest))
+
+
+def tile(images: np.ndarray, cols: int, scale: int | None = None) -> np.ndarray:
+    """Images (N, 28, 28[, 1]) in [-1, 1] -> one uint8 grid image, ``cols`` per row, white gaps, enlarged
+    ``scale`` times (default `grid_scale`)."""
     pixels = 255 - to_uint8(images)  # dark digits on white paper, like the tutorial's gray_r plots
     n, h, w = pixels.shape
     rows = -(-n // cols)
+    scale = scale or grid_scale(rows, cols, max(h, w))
     grid = np.full((rows * (h + GAP) + GAP, cols * (w + GAP) + GAP), 255, np.uint8)
     for i, image in enumerate(pixels):
         r, c = divmod(i, cols)

@@ -67,6 +67,24 @@ def test_more_epochs_resume_after_the_last_checkpoint(trained_run, mnist_path, t
     assert iio.imread(run / "dcgan.gif", index=None).shape[0] == 4  # the GIF was rebuilt over all epochs
 
 
+def test_large_grids_are_enlarged_less_and_the_gif_keeps_the_last_grids_size(tmp_path):
+    from dcgan_tf.epoch_end import GIF_FILE, epoch_image_name, write_gif
+    from dcgan_tf.visualize import GAP, MAX_PIXELS, SCALE, save_grid, tile
+
+    side = lambda n: n * (28 + GAP) + GAP  # noqa: E731  (a grid of n tiles' side, unscaled)
+    digits = np.zeros((900, 28, 28, 1), np.float32)
+    assert tile(digits[:16], cols=4).shape == (side(4) * SCALE, side(4) * SCALE)  # small grids as before
+    # 50 rows of 10 (a 50-cluster epoch grid): enlarged only as far as MAX_PIXELS allows, here not at all.
+    assert tile(digits[:500], cols=10).shape == (side(50), side(10)) and side(50) * 2 > MAX_PIXELS
+    assert tile(digits[:500], cols=10, scale=2).shape == (side(50) * 2, side(10) * 2)  # asked for, as given
+    # A run resumed across the change drew 30 x 30 grids before, 30 x 10 since: the GIF starts at the new size.
+    for epoch, cols in ((1, 30), (2, 30), (3, 10), (4, 10)):  # each a new shade (the GIF merges equal frames)
+        save_grid(digits[: 30 * cols] + epoch / 4, tmp_path / epoch_image_name(epoch), cols)
+    write_gif(tmp_path, last_epoch=4)
+    frames = iio.imread(tmp_path / GIF_FILE, index=None)
+    assert frames.shape[0] == 2 and frames.shape[1:3] == iio.imread(tmp_path / epoch_image_name(4)).shape
+
+
 def test_time_left_is_at_the_runs_own_pace_and_says_when_max_minutes_stops_it():
     from dcgan_tf.training import time_left
 

@@ -15,7 +15,15 @@ from dcgan_tf.errors import DcganError
 from dcgan_tf.exporting import export_generator
 from dcgan_tf.losses import GP_EPSILON, gradient_penalty
 from dcgan_tf.models import LABEL_EMBEDDING, build_models, is_conditional, num_classes_of
-from dcgan_tf.sampling import GRID_COLUMNS, cycled_labels, generate, grid_images, grid_noise, sample_with_labels
+from dcgan_tf.sampling import (
+    GRID_COLUMNS,
+    GRID_NOISE,
+    cycled_labels,
+    generate,
+    grid_images,
+    grid_noise,
+    sample_with_labels,
+)
 from dcgan_tf.training import fit
 
 TUTORIAL_G, TUTORIAL_D = 2_330_944, 212_865  # the card's models (tests/test_models.py)
@@ -52,10 +60,13 @@ def test_a_conditional_pair_takes_as_many_classes_as_it_is_built_for(model):
     assert noise.shape == (3, 4) and cols == 3 and images.shape == (9, 28, 28, 1)
     labels = np.repeat(np.arange(3), 3)
     np.testing.assert_allclose(images, generate(generator, np.tile(noise, (3, 1)), labels), atol=1e-6)
-    # Past GRID_COLUMNS classes the grid keeps a row per class but stops at GRID_COLUMNS noise vectors.
-    many = build_models(model, noise_dim=4, num_classes=GRID_COLUMNS + 1)[0]
-    images, cols = grid_images(many, grid_noise(many, seed=0))
-    assert cols == GRID_COLUMNS and images.shape == ((GRID_COLUMNS + 1) * GRID_COLUMNS, 28, 28, 1)
+    # More classes: a row per class, GRID_COLUMNS columns; the run stores up to GRID_NOISE vectors, as runs
+    # made with a column per class did (their checkpoints restore it).
+    many = build_models(model, noise_dim=4, num_classes=GRID_NOISE + 1)[0]
+    noise = grid_noise(many, seed=0)
+    images, cols = grid_images(many, noise)
+    assert noise.shape == (GRID_NOISE, 4) and cols == GRID_COLUMNS
+    assert images.shape == ((GRID_NOISE + 1) * GRID_COLUMNS, 28, 28, 1)
 
 
 def test_gradient_penalty_matches_the_closed_form_of_a_linear_critic():
