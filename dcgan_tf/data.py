@@ -245,17 +245,28 @@ def training_images(mnist: Mnist, train_size: int | None) -> np.ndarray:
 
 
 def check_trainable(
-    mnist: Mnist, batch_size: int, train_size: int | None, max_classes: int | None, evaluates: bool
+    mnist: Mnist,
+    batch_size: int,
+    train_size: int | None,
+    max_classes: int | None,
+    evaluates: bool,
+    clusters: int | None = None,
 ) -> None:
     """Refuse, in one line and before anything is written, data a run cannot train on: fewer training images
-    than one batch; for a conditional model (``max_classes``: its limit, None for unconditional ones) one
-    class or more than it allows; ``evaluates`` (--eval-every) with one class or nothing held out."""
+    than one batch, or than self-conditioning's ``clusters``; for a conditional model (``max_classes``: its limit,
+    None for unconditional ones) one class or more than it allows; ``evaluates`` (--eval-every) with one class
+    or nothing held out."""
     info, count = mnist.info, len(mnist.x_train[:train_size])
     where = "its training split" if mnist.dataset == IMAGE_FOLDER else "the training set"
     if count < batch_size:  # an epoch would train nothing (config.py refuses a --train-size under one batch)
         raise DcganError(
             f"{info.title}: {where} has {count} {info.item}s, fewer than one batch of {batch_size}: pass "
             f"--batch-size {count} or less, or add images"
+        )
+    if clusters is not None and count < clusters:  # k-means needs an image for each centre
+        raise DcganError(
+            f"{info.title}: {where} has {count} {info.item}s, fewer than --clusters {clusters}: pass "
+            f"--clusters {count} or less, or add images"
         )
     if max_classes is not None and info.num_classes < 2:
         raise DcganError(

@@ -75,6 +75,7 @@ def fit(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = No
         config.train_size,
         MAX_CLASSES if spec.needs_labels else None,
         config.eval_every is not None,
+        config.clusters if spec.self_conditioned else None,
     )
     images = data.training_images(mnist, config.train_size)
     # What the step is given with each image: its label, or for self-conditioning its index (`clusters`).

@@ -124,3 +124,10 @@ def test_self_conditioning_settings_are_checked_and_part_of_the_run(trained_run,
     with pytest.raises(DcganError, match=r"model='dcgan' \(now 'self-conditioned'\)"):
         fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=3, model="self-conditioned")))
     assert snapshot(run) == before
+    # More clusters than training images: k-means cannot place them; refused before anything is written.
+    few = tiny_flags(mnist_path, tmp_path / "few", model="self-conditioned", clusters=100, train_size=64, batch_size=32)
+    with pytest.raises(
+        DcganError, match="the training set has 64 digits, fewer than --clusters 100: pass --clusters 64"
+    ):
+        fit(TrainConfig(**few))
+    assert not (tmp_path / "few").exists()
