@@ -66,17 +66,17 @@ RECIPES: dict[str, dict[str, Any]] = {
     # dcgan-paper on batches of 64 (four times the updates per epoch for the same images/s on a CPU; the winner
     # of benchmarks/recipe_search.py: at 30 epochs its FID was half of dcgan-paper's), with the self-conditioned
     # model since issue 28 (after 30 epochs: FID 4.92 against the DCGAN's 10.66; docs/recipes.md), on 30 clusters
-    # from 2026-12-06 (after 30 epochs: FID 2.03, classifier score 9.06 against 10 clusters' 4.92, 8.56), and on 50
-    # since (after 21 epochs: FID 1.81, score 9.23 against 30 clusters' 2.53, 9.04). Runs started before keep
-    # resuming as they recorded (the DCGAN, or 10 or 30 clusters). The clusters apply only where the model is
-    # self-conditioned.
+    # from 2026-12-06 (after 30 epochs: FID 2.03, classifier score 9.06 against 10 clusters' 4.92, 8.56), and on 100
+    # since (after 21 epochs: FID 1.48, score 9.32 against 50 clusters' 1.81, 9.23 and 30 clusters' 2.53, 9.04).
+    # Runs started before keep resuming as they recorded (the DCGAN, or 10 or 30 clusters). The clusters apply
+    # only where the model is self-conditioned.
     "fast": {
         "learning_rate": 2e-4,
         "beta1": 0.5,
         "beta2": 0.999,
         "batch_size": 64,
         "model": "self-conditioned",
-        "clusters": 50,
+        "clusters": 100,
     },
 }
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -211,7 +211,7 @@ class TrainConfig:
     clusters: int | None = flag(
         None,
         "with --model self-conditioned: how many clusters of real images it is conditioned on (default: the "
-        "recipe's, 50 for fast, else 10)",
+        "recipe's, 100 for fast, else 10)",
         type=int,
         metavar="K",
     )
@@ -253,7 +253,7 @@ class TrainConfig:
         "tutorial",
         "named training settings: tutorial (the TensorFlow tutorial's Adam 1e-4, default betas: the design card) "
         "dcgan-paper (Adam 2e-4, beta_1 0.5: good digits several times sooner), or fast (dcgan-paper on "
-        "batches of 64 with --model self-conditioned on 50 clusters: the recipe search's winner, docs/recipes.md); "
+        "batches of 64 with --model self-conditioned on 100 clusters: the recipe search's winner, docs/recipes.md); "
         "flags override its values",
         choices=tuple(RECIPES),
     )

@@ -48,7 +48,7 @@ def test_the_fast_recipe_is_dcgan_paper_on_batches_of_64_with_the_self_condition
     fast, paper, card = parse_config(["--recipe", "fast"]), parse_config(["--recipe", "dcgan-paper"]), parse_config([])
     assert (fast.batch_size, paper.batch_size, card.batch_size) == (64, 256, 256)
     assert (fast.model, paper.model, card.model) == ("self-conditioned", "dcgan", "dcgan")
-    assert (fast.clusters, fast.recluster_every) == (50, 5)  # the recipe's clusters, the model's schedule
+    assert (fast.clusters, fast.recluster_every) == (100, 5)  # the recipe's clusters, the model's schedule
     assert parse_config(["--model", "self-conditioned"]).clusters == 10  # the model's own default elsewhere
     assert parse_config(["--recipe", "fast", "--clusters", "12"]).clusters == 12
     assert adam_settings(fast) == adam_settings(paper) == [pytest.approx((2e-4, 0.5, 0.999))] * 2
@@ -56,7 +56,7 @@ def test_the_fast_recipe_is_dcgan_paper_on_batches_of_64_with_the_self_condition
     dcgan = parse_config(["--recipe", "fast", "--model", "dcgan"])  # what --recipe fast trained before issue 28
     assert (dcgan.model, dcgan.clusters, dcgan.batch_size) == ("dcgan", None, 64)
     saved = json.loads(fast.to_json())  # config.json records what the recipe resolved to
-    assert (saved["batch_size"], saved["model"], saved["clusters"]) == (64, "self-conditioned", 50)
+    assert (saved["batch_size"], saved["model"], saved["clusters"]) == (64, "self-conditioned", 100)
     with pytest.raises(DcganError, match="--train-size 32 is smaller than --batch-size 64"):
         TrainConfig(recipe="fast", train_size=32)
     # The recipe's model does not run under a distribution strategy: the refusal names the recipe and the way out.
@@ -89,14 +89,14 @@ def test_a_fast_run_from_before_fast_picked_its_model_resumes_as_the_dcgan_it_re
 
 
 @pytest.mark.parametrize("clusters", [10, 30])  # what --recipe fast recorded from 2026-12-03, and earlier on 12-06
-def test_a_fast_run_from_before_fast_took_50_clusters_resumes_with_the_clusters_it_recorded(clusters):
+def test_a_fast_run_from_before_fast_took_100_clusters_resumes_with_the_clusters_it_recorded(clusters):
     before = json.loads(TrainConfig(recipe="fast", clusters=clusters).to_json())
     resumed, kept = TrainConfig(recipe="fast").as_recorded(before)
     assert kept == {"clusters": clusters} and (resumed.model, resumed.clusters) == ("self-conditioned", clusters)
     assert resumed.conflicts_with(before) == []
     # A flag given wins over the record, and is then a change of the run's identity, refused as any other.
-    given, kept = TrainConfig(recipe="fast", clusters=50).as_recorded(before)
-    assert kept == {} and given.conflicts_with(before) == [f"clusters={clusters} (now 50)"]
+    given, kept = TrainConfig(recipe="fast", clusters=100).as_recorded(before)
+    assert kept == {} and given.conflicts_with(before) == [f"clusters={clusters} (now 100)"]
     # The DCGAN that fast trained before 2026-12-03 takes no clusters back: only its model.
     dcgan = json.loads(TrainConfig(recipe="fast", model="dcgan").to_json())
     resumed, kept = TrainConfig(recipe="fast").as_recorded(dcgan)
