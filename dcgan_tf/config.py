@@ -26,6 +26,9 @@ from dcgan_tf.startup import import_tensorflow
 
 CONFIG_FILE = "config.json"
 
+# The most classes (or self-conditioning clusters) a conditional pair takes: Liu et al. 2020 cluster into up
+# to 100. Its epoch grid has a row per class and at most `sampling.GRID_COLUMNS` columns.
+MAX_CLASSES = 100
 # Registries of what a run can be built from; each name has its entry in data.py / models.py / losses.py.
 DATASETS = (*DATASET_INFO, IMAGE_FOLDER)  # mnist, fashion_mnist; folder: --data is a folder of images
 MODELS = ("dcgan", "dense", "conditional", "conditional-concat", "self-conditioned")
@@ -510,8 +513,8 @@ class TrainConfig:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, default)
             require_positive(name, getattr(self, name))
-        if self.clusters is not None and not 2 <= self.clusters <= 100:  # models.MAX_CLASSES
-            raise DcganError(f"--clusters must be from 2 to 100 (got {self.clusters})")
+        if self.clusters is not None and not 2 <= self.clusters <= MAX_CLASSES:
+            raise DcganError(f"--clusters must be from 2 to {MAX_CLASSES} (got {self.clusters})")
         if self.model == "self-conditioned" and self.strategy != "default":  # clustering runs outside replicas
             if "model" in self._unset:  # the recipe picked it
                 raise DcganError(

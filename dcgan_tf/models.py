@@ -134,9 +134,6 @@ def make_dense_discriminator(
 
 
 NUM_CLASSES = 10  # a conditional pair's labels when not told the dataset's count: MNIST's digits 0-9
-# The most classes (or self-conditioning clusters) a conditional pair takes: Liu et al. 2020 cluster into up
-# to 100. Its epoch grid has a row per class and at most `sampling.GRID_COLUMNS` columns.
-MAX_CLASSES = 100
 LABEL_EMBEDDING = 50  # size of the digit-label embedding fed to the conditional generator
 
 

@@ -31,7 +31,7 @@ from dcgan_tf.checkpoints import (
     list_checkpoints,
     read_best,
 )
-from dcgan_tf.config import TrainConfig, read_saved_config
+from dcgan_tf.config import MAX_CLASSES, TrainConfig, read_saved_config
 from dcgan_tf.dashboard import Dashboard, truncate_after
 from dcgan_tf.distribute import check_replica_split, is_chief, make_strategy
 from dcgan_tf.epoch_end import Outputs, end_epoch, write_gif
@@ -40,7 +40,7 @@ from dcgan_tf.gan import Gan, build_gan
 from dcgan_tf.image_folder import prepare_run_dataset
 from dcgan_tf.live import EpochReport, epoch_report
 from dcgan_tf.loop import Session, read_number, train_epoch
-from dcgan_tf.models import MAX_CLASSES, model_spec
+from dcgan_tf.models import model_spec
 from dcgan_tf.precision import POLICIES, auto_precision, precision_hint
 from dcgan_tf.runs import (
     HISTORY_FILE,
