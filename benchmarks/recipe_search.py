@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from time_to_quality import plot_curves, read_run  # noqa: E402  (this folder's benchmark: runs and their curves)
 
 from dcgan_tf.checkpoints import list_checkpoints  # noqa: E402
+from dcgan_tf.errors import EXIT_INTERRUPTED  # noqa: E402
 from dcgan_tf.visualize import save_figure  # noqa: E402
 
 # The parts recipes are made of: name -> train flags. The card's Adam is the starting point of all.
@@ -148,8 +149,11 @@ def train(run_dir: Path, parts: tuple[str, ...], args: argparse.Namespace) -> No
     run_dir.mkdir(parents=True, exist_ok=True)
     print(" ".join(command[1:]), flush=True)
     with (run_dir.parent / f"{run_dir.name}.log").open("a") as log:
-        if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
-            sys.exit(f"training {run_dir.name} failed: see {log.name}")
+        returncode = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+    if returncode == EXIT_INTERRUPTED:  # it saved where it stopped
+        sys.exit(f"training {run_dir.name} was interrupted: run the same command to resume it")
+    if returncode != 0:
+        sys.exit(f"training {run_dir.name} failed: see {log.name}")
 
 
 def score(run_dir: Path) -> None:
