@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
+import io
 import os
 import subprocess
 import sys
@@ -109,6 +112,30 @@ def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedP
     return subprocess.run(
         [sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, **kwargs
     )
+
+
+def run_tool(module: str, *args: str) -> subprocess.CompletedProcess:
+    """What ``run_cli(module, *args)`` returns, from the tool's ``main`` run in this process, from the repo root.
+
+    The entry points' own ``__main__`` line is ``run_main(main)``, so this is the same code path, less a new
+    process: starting TensorFlow again costs seconds a call. Use `run_cli` where a fresh process matters: a
+    signal, the environment at start-up, or output that a cache in this process would skip (evaluate's
+    "reusing ... evaluator" line).
+    """
+    from dcgan_tf.errors import run_main
+
+    out, err, cwd = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(REPO)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            run_main(importlib.import_module(module).main, list(args))
+    except SystemExit as done:
+        code = done.code
+    else:  # run_main always exits
+        raise AssertionError(f"{module} returned without exiting")
+    finally:
+        os.chdir(cwd)
+    return subprocess.CompletedProcess([module, *args], code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run_cli, snapshot, tiny_flags
+from conftest import assert_one_line_error, run_tool, snapshot, tiny_flags
 
 from dcgan_tf.averaging import WeightAverage, decay_at
 from dcgan_tf.checkpoints import list_checkpoints, load_generator
@@ -68,13 +68,13 @@ def test_raw_and_averaged_generators_give_different_digits_from_one_seed(trained
     arrays = {}
     for which in ("ema", "raw"):
         out = tmp_path / f"{which}.npz"
-        result = run_cli("dcgan_tf.sample", f"--checkpoint-dir={trained_run}", f"--generator={which}", f"--out={out}")
+        result = run_tool("dcgan_tf.sample", f"--checkpoint-dir={trained_run}", f"--generator={which}", f"--out={out}")
         assert result.returncode == 0, result.stderr
         with np.load(out) as f:
             arrays[which] = f["images"]
     assert arrays["ema"].shape == arrays["raw"].shape == (16, 28, 28)
     assert np.mean(arrays["ema"] != arrays["raw"]) > 0.05
-    bad = run_cli("dcgan_tf.sample", f"--checkpoint-dir={trained_run}", "--generator=both", timeout=60)
+    bad = run_tool("dcgan_tf.sample", f"--checkpoint-dir={trained_run}", "--generator=both")
     assert bad.returncode != 0 and "invalid choice" in bad.stderr
 
 
@@ -95,14 +95,14 @@ def test_a_damaged_latest_checkpoint_names_the_newest_intact_one(trained_run, mn
         [*train, "--epochs=3", f"--checkpoint-dir={run}"],
         ["dcgan_tf.sample", f"--checkpoint-dir={run}", f"--out={tmp_path / 'x.png'}"],
     ):
-        result = run_cli(*args)
+        result = run_tool(*args)
         assert_one_line_error(result, f"{damaged} is damaged", f"--checkpoint {intact}")
         assert snapshot(run) == before  # nothing deleted, nothing written
     assert not (tmp_path / "x.png").exists()
 
     # Resuming from the intact checkpoint retrains the damaged one's epoch; the damaged files are
     # moved to archive/ before a checkpoint of the same number is written, never overwritten.
-    result = run_cli(*train, "--epochs=2", f"--checkpoint-dir={run}", f"--checkpoint={intact}")
+    result = run_tool(*train, "--epochs=2", f"--checkpoint-dir={run}", f"--checkpoint={intact}")
     assert result.returncode == 0, result.stderr
     assert f"resuming from {run / intact}" in result.stdout
     archived = list((run / "archive").glob(f"*/{damaged}.data-*"))

@@ -11,7 +11,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import SMALL_TEST, assert_one_line_error, run_cli
+from conftest import SMALL_TEST, assert_one_line_error, run_cli, run_tool
 
 from dcgan_tf import metrics
 from dcgan_tf.errors import DcganError, run_main
@@ -209,7 +209,7 @@ def test_bad_input_gets_a_one_line_error(trained_run, small_data, tmp_path, caps
 
 
 def test_flag_errors_are_one_line(tmp_path):
-    result = run_cli("dcgan_tf.evaluate", "--checkpoint", "ckpt-1", "--all-checkpoints", timeout=60)
+    result = run_tool("dcgan_tf.evaluate", "--checkpoint", "ckpt-1", "--all-checkpoints")
     assert_one_line_error(result, "--checkpoint and --all-checkpoints")
     with pytest.raises(DcganError, match="--num-samples"):
         EvaluateConfig(num_samples=2)
@@ -266,9 +266,9 @@ def test_eval_every_keeps_the_best_checkpoint_off_the_checkpoint_schedule(
     assert latest_differs == (best["epoch"] != 4)
 
     out = tmp_path / "best.png"
-    result = run_cli("dcgan_tf.sample", f"--checkpoint-dir={run}", "--checkpoint=best", f"--out={out}")
+    result = run_tool("dcgan_tf.sample", f"--checkpoint-dir={run}", "--checkpoint=best", f"--out={out}")
     assert result.returncode == 0 and out.is_file(), result.stderr
     # A run without --eval-every has no best: a one-line error, not a traceback.
     (run / "best.json").unlink()
-    no_best = run_cli("dcgan_tf.sample", f"--checkpoint-dir={run}", "--checkpoint=best", f"--out={out}")
+    no_best = run_tool("dcgan_tf.sample", f"--checkpoint-dir={run}", "--checkpoint=best", f"--out={out}")
     assert_one_line_error(no_best, "no best.json", "--eval-every")

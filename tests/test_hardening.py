@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import assert_one_line_error, run_cli, snapshot, tiny_flags
+from conftest import assert_one_line_error, run_cli, run_tool, snapshot, tiny_flags
 
 from dcgan_tf.checkpoints import CheckpointStore, list_checkpoints
 from dcgan_tf.config import TrainConfig
@@ -58,7 +58,7 @@ def test_labels_must_be_the_datasets_classes(tmp_path, labels, fragment):
     with pytest.raises(DcganError, match="y_train") as err:
         load_mnist(path)
     assert fragment in str(err.value) and str(path) in str(err.value)
-    result = run_cli("dcgan_tf.train", f"--data={path}", "--model=conditional", "--train-size=4", "--batch-size=2",
+    result = run_tool("dcgan_tf.train", f"--data={path}", "--model=conditional", "--train-size=4", "--batch-size=2",
                      f"--checkpoint-dir={tmp_path / 'run'}")  # fmt: skip
     assert_one_line_error(result, fragment, "official labels")
 
@@ -77,7 +77,7 @@ def test_a_corrupt_gz_idx_file_is_one_line(mnist_path, tmp_path):
     gz.write_bytes(bytes(raw))
     with pytest.raises((gzip.BadGzipFile, EOFError, zlib.error)):
         gzip.decompress(bytes(raw))  # the damage is real
-    result = run_cli("dcgan_tf.train", f"--data={tmp_path}", f"--checkpoint-dir={tmp_path / 'run'}")
+    result = run_tool("dcgan_tf.train", f"--data={tmp_path}", f"--checkpoint-dir={tmp_path / 'run'}")
     assert_one_line_error(result, "train-images-idx3-ubyte.gz is unreadable", "re-download")
 
 
@@ -121,9 +121,9 @@ def test_weights_gone_non_finite_on_an_epochs_last_batch_save_nothing(mnist_path
     # divergence. A learning rate of 1e39 (inf in float32) makes the first update non-finite.
     run = tmp_path / "run"
     flags = ["dcgan_tf.train", f"--data={mnist_path}", "--train-size=64", "--batch-size=64", f"--checkpoint-dir={run}"]
-    assert run_cli(*flags, "--epochs=1").returncode == 0
+    assert run_tool(*flags, "--epochs=1").returncode == 0
     before = snapshot(run)
-    result = run_cli(*flags, "--epochs=2", "--checkpoint=ckpt-1", "--learning-rate=1e39")
+    result = run_tool(*flags, "--epochs=2", "--checkpoint=ckpt-1", "--learning-rate=1e39")
     assert_one_line_error(
         result, "weights became NaN/inf by batch 2", "last good checkpoint is", "--checkpoint ckpt-1 --learning-rate"
     )
@@ -131,12 +131,12 @@ def test_weights_gone_non_finite_on_an_epochs_last_batch_save_nothing(mnist_path
     assert {k: v for k, v in snapshot(run).items() if k in before} == before
 
     # The advice works: a branch from the last good checkpoint with a smaller learning rate.
-    result = run_cli(*flags, "--epochs=2", "--checkpoint=ckpt-1", "--learning-rate=5e-5")
+    result = run_tool(*flags, "--epochs=2", "--checkpoint=ckpt-1", "--learning-rate=5e-5")
     assert result.returncode == 0, result.stderr
     assert json.loads((run / "config.json").read_text())["learning_rate"] == 5e-5
     assert [c.name for c in list_checkpoints(run)] == ["ckpt-1", "ckpt-2"]
     # ...but not a new learning rate for the run's own continuation.
-    refused = run_cli(*flags, "--epochs=3", "--learning-rate=1e-3")
+    refused = run_tool(*flags, "--epochs=3", "--learning-rate=1e-3")
     assert_one_line_error(refused, "learning_rate=5e-05 (now 0.001)")
 
 
@@ -170,7 +170,7 @@ def test_evaluate_all_checkpoints_keeps_mid_epoch_ones_and_skips_damaged_ones(
     data = next(run.glob("ckpt-4.data-*"))
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
     out = tmp_path / "all.json"
-    result = run_cli("dcgan_tf.evaluate", f"--checkpoint-dir={run}", "--all-checkpoints", "--num-samples=200",
+    result = run_tool("dcgan_tf.evaluate", f"--checkpoint-dir={run}", "--all-checkpoints", "--num-samples=200",
                      f"--data={small_data}", f"--evaluator-dir={evaluator_dir}", f"--json={out}")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "skipping ckpt-4: damaged" in result.stdout
@@ -183,12 +183,12 @@ def test_evaluate_all_checkpoints_keeps_mid_epoch_ones_and_skips_damaged_ones(
 def test_max_minutes_counts_the_time_before_a_mid_epoch_resume(trained_run, mnist_path, tmp_path):
     run = mid_epoch_copy(trained_run, tmp_path, seconds=90.0)  # 1.5 minutes already spent in epoch 2
     argv = [f"--data={mnist_path}", "--train-size=256", "--batch-size=64", f"--checkpoint-dir={run}"]
-    result = run_cli("dcgan_tf.train", *argv, "--epochs=5", "--checkpoint=ckpt-6", "--max-minutes=1")
+    result = run_tool("dcgan_tf.train", *argv, "--epochs=5", "--checkpoint=ckpt-6", "--max-minutes=1")
     assert result.returncode == 0, result.stderr
     assert "resuming from" in result.stdout and "(epoch 1, batch 2)" in result.stdout
     assert "--max-minutes 1 reached after epoch 2" in result.stdout
     assert [(c.name, c.epoch, c.epoch_batches) for c in list_checkpoints(run)][-1] == ("ckpt-8", 2, 0)
-    again = run_cli("dcgan_tf.train", *argv, "--epochs=5", "--max-minutes=1")
+    again = run_tool("dcgan_tf.train", *argv, "--epochs=5", "--max-minutes=1")
     assert "nothing to do" in again.stdout
 
 
@@ -249,7 +249,7 @@ def test_a_dataset_smaller_than_one_batch_is_one_line_and_writes_nothing(mnist_p
         tiny = tmp_path / "tiny.npz"
         np.savez(tiny, x_train=full["x_train"][:200], y_train=full["y_train"][:200],
                  x_test=full["x_test"][:50], y_test=full["y_test"][:50])  # fmt: skip
-    result = run_cli("dcgan_tf.train", f"--data={tiny}", f"--checkpoint-dir={tmp_path / 'run'}")
+    result = run_tool("dcgan_tf.train", f"--data={tiny}", f"--checkpoint-dir={tmp_path / 'run'}")
     assert_one_line_error(result, "200 digits", "one batch of 256", "--batch-size 200")
     with pytest.raises(DcganError, match="200 digits, fewer than one batch of 256"):  # --dry-run too
         fit(TrainConfig(data=str(tiny), checkpoint_dir=str(tmp_path / "run"), dry_run=True))

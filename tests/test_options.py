@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO, assert_one_line_error, differing_share, run_cli, snapshot, tiny_flags
+from conftest import REPO, assert_one_line_error, differing_share, run_tool, snapshot, tiny_flags
 
 from dcgan_tf import augment
 from dcgan_tf.averaging import half_life_decay
@@ -235,7 +235,7 @@ def test_all_options_train_resume_exactly_and_sample(mnist_path, tmp_path):
         rate = reader.get_tensor(f"{name}_optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE")
         assert rate == pytest.approx(base * factor, rel=1e-5), name
 
-    result = run_cli("dcgan_tf.sample", "--checkpoint-dir", str(branch), "--out", str(tmp_path / "s.png"), "--num", "4")
+    result = run_tool("dcgan_tf.sample", f"--checkpoint-dir={branch}", f"--out={tmp_path / 's.png'}", "--num=4")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "s.png").is_file()
 
@@ -255,7 +255,7 @@ def test_a_resume_with_other_options_is_refused_in_one_line(trained_run, mnist_p
     before = snapshot(run)
     base = ["dcgan_tf.train", "--data", str(mnist_path), "--train-size", "256", "--batch-size", "64"]
     assert_one_line_error(
-        run_cli(*base, "--epochs", "3", "--r1", "1", "--checkpoint-dir", str(run)), "r1=0.0 (now 1.0)"
+        run_tool(*base, "--epochs", "3", "--r1", "1", "--checkpoint-dir", str(run)), "r1=0.0 (now 1.0)"
     )
     for option, fragment in (
         (dict(augment="cutout"), "augment='none' (now 'cutout')"),

@@ -13,7 +13,7 @@ import subprocess
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_tool
 
 from dcgan_tf import export, interpolate, sample
 from dcgan_tf.errors import DcganError, run_main
@@ -208,13 +208,13 @@ def test_bad_input_is_one_line_error(case, trained_run, other_architecture, tmp_
 
 def test_cli_sample_npz(trained_run, tmp_path):
     out = tmp_path / "digits.npz"
-    result = run_cli("dcgan_tf.sample", "--checkpoint-dir", str(trained_run), "--num", "3", "--out", str(out))
+    result = run_tool("dcgan_tf.sample", "--checkpoint-dir", str(trained_run), "--num", "3", "--out", str(out))
     assert result.returncode == 0, result.stderr
     with np.load(out) as saved:
         assert saved["images"].shape == (3, 28, 28) and saved["images"].dtype == np.uint8
 
 
 def test_cli_errors(other_architecture, tmp_path):
-    result = run_cli("dcgan_tf.sample", "--checkpoint-dir", str(other_architecture), "--out", str(tmp_path / "s.png"))
+    result = run_tool("dcgan_tf.sample", "--checkpoint-dir", str(other_architecture), "--out", str(tmp_path / "s.png"))
     assert_one_line_error(result, "does not match")
-    assert_one_line_error(run_cli("dcgan_tf.sample", "--num", "0"), "--num")
+    assert_one_line_error(run_tool("dcgan_tf.sample", "--num", "0"), "--num")

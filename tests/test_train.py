@@ -13,7 +13,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest import REPO, assert_one_line_error, differing_share, run_cli, snapshot, tiny_flags
+from conftest import REPO, assert_one_line_error, differing_share, run_tool, snapshot, tiny_flags
 
 from dcgan_tf.checkpoints import list_checkpoints, load_generator
 from dcgan_tf.config import TrainConfig
@@ -173,7 +173,7 @@ def test_dry_run_writes_nothing(mnist_path, tmp_path):
 
 
 def test_impossible_flags_fail_fast():
-    result = run_cli("dcgan_tf.train", "--epochs", "0")
+    result = run_tool("dcgan_tf.train", "--epochs", "0")
     assert_one_line_error(result, "--epochs must be a positive integer")
     assert "Traceback" not in result.stderr
 
@@ -204,7 +204,7 @@ def test_bad_input_leaves_the_existing_run_untouched(trained_run, mnist_path, tm
     before = snapshot(run)
     data = setup(tmp_path) if setup else mnist_path
     argv = ["--data", str(data), "--train-size=256", "--batch-size=64", "--epochs=3", f"--checkpoint-dir={run}"]
-    assert_one_line_error(run_cli("dcgan_tf.train", *argv, *extra), *fragments)
+    assert_one_line_error(run_tool("dcgan_tf.train", *argv, *extra), *fragments)
     assert snapshot(run) == before
 
 
@@ -213,7 +213,7 @@ def test_a_run_whose_newest_checkpoint_lost_a_file_is_refused_not_restarted(trai
     (run / "ckpt-8.index").unlink()  # e.g. a copy that missed a file
     before = snapshot(run)
     argv = ["--data", str(mnist_path), "--train-size=256", "--batch-size=64", "--epochs=3", f"--checkpoint-dir={run}"]
-    assert_one_line_error(run_cli("dcgan_tf.train", *argv), "ckpt-8 is damaged", "--checkpoint ckpt-4")
+    assert_one_line_error(run_tool("dcgan_tf.train", *argv), "ckpt-8 is damaged", "--checkpoint ckpt-4")
     assert snapshot(run) == before
 
 
@@ -230,7 +230,7 @@ def test_checkpoints_are_found_by_name_whatever_the_state_file_says(trained_run,
 
 def test_nan_losses_stop_with_an_error_and_save_nothing(mnist_path, tmp_path):
     argv = [f"--data={mnist_path}", "--train-size=256", "--batch-size=64", "--learning-rate=1e30"]
-    result = run_cli("dcgan_tf.train", *argv, f"--checkpoint-dir={tmp_path / 'nan'}")
+    result = run_tool("dcgan_tf.train", *argv, f"--checkpoint-dir={tmp_path / 'nan'}")
     assert_one_line_error(result, "NaN", "no checkpoint was saved yet", "smaller learning rates, --learning-rate 1e+29")
     assert list_checkpoints(tmp_path / "nan") == [] and not (tmp_path / "nan" / "config.json").exists()
 
@@ -238,7 +238,7 @@ def test_nan_losses_stop_with_an_error_and_save_nothing(mnist_path, tmp_path):
 def test_unwritable_output_folder_is_refused(mnist_path, tmp_path):
     (tmp_path / "file").write_text("a file, not a folder")
     argv = [f"--data={mnist_path}", "--train-size=256", "--batch-size=64", f"--checkpoint-dir={tmp_path / 'ck'}"]
-    result = run_cli("dcgan_tf.train", *argv, f"--output-dir={tmp_path / 'file' / 'out'}")
+    result = run_tool("dcgan_tf.train", *argv, f"--output-dir={tmp_path / 'file' / 'out'}")
     assert_one_line_error(result, "cannot write to", "--output-dir")
 
 

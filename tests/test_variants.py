@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import assert_one_line_error, differing_share, run_cli, snapshot, tiny_flags
+from conftest import assert_one_line_error, differing_share, run_tool, snapshot, tiny_flags
 
 from dcgan_tf.checkpoints import list_checkpoints, load_generator
 from dcgan_tf.config import TrainConfig
@@ -140,16 +140,16 @@ def test_conditional_cli_draws_the_requested_digits_and_refuses_bad_ones(mnist_p
     fit(TrainConfig(**tiny_flags(mnist_path, run, epochs=1, model="conditional")))
     grid = tmp_path / "epoch.png"
     assert (run / "image_at_epoch_0001.png").is_file()
-    result = run_cli(
+    result = run_tool(
         "dcgan_tf.sample", f"--checkpoint-dir={run}", "--digit=3", "--num=5", f"--out={tmp_path / 'a.npz'}"
     )
     assert result.returncode == 0, result.stderr
     with np.load(tmp_path / "a.npz") as f:
         assert f["images"].shape == (5, 28, 28) and f["labels"].tolist() == [3] * 5
-    result = run_cli("dcgan_tf.sample", f"--checkpoint-dir={run}", "--digit=all", "--num=16", f"--out={grid}")
+    result = run_tool("dcgan_tf.sample", f"--checkpoint-dir={run}", "--digit=all", "--num=16", f"--out={grid}")
     assert result.returncode == 0, result.stderr
-    assert_one_line_error(run_cli("dcgan_tf.sample", f"--checkpoint-dir={run}", "--digit=10"), "--digit", "0-9")
-    walk = run_cli("dcgan_tf.interpolate", f"--checkpoint-dir={run}", "--digit=3", f"--out={tmp_path / 'w.png'}")
+    assert_one_line_error(run_tool("dcgan_tf.sample", f"--checkpoint-dir={run}", "--digit=10"), "--digit", "0-9")
+    walk = run_tool("dcgan_tf.interpolate", f"--checkpoint-dir={run}", "--digit=3", f"--out={tmp_path / 'w.png'}")
     assert walk.returncode == 0, walk.stderr
 
 
@@ -169,7 +169,7 @@ def test_a_run_of_the_first_conditional_generator_still_samples_and_resumes(mnis
 
 
 def test_digit_for_an_unconditional_model_is_a_one_line_error(trained_run, tmp_path):
-    result = run_cli("dcgan_tf.sample", f"--checkpoint-dir={trained_run}", "--digit=7", f"--out={tmp_path / 'x.png'}")
+    result = run_tool("dcgan_tf.sample", f"--checkpoint-dir={trained_run}", "--digit=7", f"--out={tmp_path / 'x.png'}")
     assert_one_line_error(result, "--digit needs a conditional model")
     assert not (tmp_path / "x.png").exists()
 
@@ -185,12 +185,12 @@ def test_bad_variant_settings_are_refused(trained_run, mnist_path, tmp_path):
     assert (config.critic_steps, config.beta1, config.beta2) == (5, 0.0, 0.9)  # the paper's defaults
     before = snapshot(trained_run)
     train = ["dcgan_tf.train", f"--data={mnist_path}", "--train-size=256", "--batch-size=64", "--epochs=3"]
-    result = run_cli(*train, f"--checkpoint-dir={trained_run}", "--model=dense")
+    result = run_tool(*train, f"--checkpoint-dir={trained_run}", "--model=dense")
     assert_one_line_error(result, "model='dcgan' (now 'dense')", "--fresh")
-    result = run_cli(*train, f"--checkpoint-dir={trained_run}", "--loss=wgan-gp")
+    result = run_tool(*train, f"--checkpoint-dir={trained_run}", "--loss=wgan-gp")
     assert_one_line_error(result, "loss='bce' (now 'wgan-gp')")
     assert snapshot(trained_run) == before
-    assert_one_line_error(run_cli("dcgan_tf.compare", "--variants=dcgan,gan2"), "unknown --variants gan2")
+    assert_one_line_error(run_tool("dcgan_tf.compare", "--variants=dcgan,gan2"), "unknown --variants gan2")
 
 
 def test_compare_writes_one_table_and_one_figure(small_data, evaluator_dir, reference, tmp_path):
