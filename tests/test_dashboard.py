@@ -46,6 +46,7 @@ def read_events(logdir: Path, pattern: str = "events.out.tfevents.*") -> dict[st
     return found
 
 
+@pytest.mark.usefixtures("quick_evals")
 def test_events_hold_losses_images_and_metrics_and_a_resume_repeats_no_step(
     small_data, evaluator_dir, reference, tmp_path
 ):

@@ -215,6 +215,7 @@ def test_flag_errors_are_one_line(tmp_path):
         EvaluateConfig(num_samples=2)
 
 
+@pytest.mark.usefixtures("quick_evals")
 def test_eval_every_adds_metrics_to_history_and_a_plot(small_data, evaluator_dir, reference, tmp_path):
     from conftest import tiny_flags
 
@@ -234,6 +235,7 @@ def test_eval_every_adds_metrics_to_history_and_a_plot(small_data, evaluator_dir
     assert (run / "metrics.png").is_file()
 
 
+@pytest.mark.usefixtures("quick_evals")
 def test_eval_every_keeps_the_best_checkpoint_off_the_checkpoint_schedule(
     small_data, evaluator_dir, reference, tmp_path
 ):

@@ -57,6 +57,7 @@ def test_fashion_mnist_reads_from_the_official_idx_files(fashion_dir, small_fash
         load_mnist(fashion_dir, "kmnist")
 
 
+@pytest.mark.usefixtures("quick_evals")
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_every_variant_trains_on_fashion_mnist_and_is_measured_by_its_own_evaluator(
     variant, small_fashion, evaluator_dir, tmp_path
