@@ -225,9 +225,12 @@ def plot(results: dict[str, dict], path: Path) -> Path:
     for ax in grids:
         ax.axis("off")
     for ax, (name, result) in zip(grids, results.items()):
-        ax.imshow(iio.imread(result["grid"]), cmap="gray")
+        grid = iio.imread(result["grid"])
+        shown = grid[: grid.shape[1]]  # a tall grid (a row per cluster, up to 100) as its top square, readable
+        ax.imshow(shown, cmap="gray")
         minutes = result["rows"][-1]["minutes"] if result["rows"] else float("nan")
-        ax.set_title(f"{name}\n{int(result['last']['epoch'])} epochs, {minutes:.1f} min", fontsize="small")
+        top = ", top rows" if len(shown) < len(grid) else ""
+        ax.set_title(f"{name}\n{int(result['last']['epoch'])} epochs, {minutes:.1f} min{top}", fontsize="small")
     return save_figure(fig, path)
 
 
