@@ -59,7 +59,7 @@ def test_labels_must_be_the_datasets_classes(tmp_path, labels, fragment):
         load_mnist(path)
     assert fragment in str(err.value) and str(path) in str(err.value)
     result = run_tool("dcgan_tf.train", f"--data={path}", "--model=conditional", "--train-size=4", "--batch-size=2",
-                     f"--checkpoint-dir={tmp_path / 'run'}")  # fmt: skip
+                      f"--checkpoint-dir={tmp_path / 'run'}")  # fmt: skip
     assert_one_line_error(result, fragment, "official labels")
 
 
@@ -171,7 +171,7 @@ def test_evaluate_all_checkpoints_keeps_mid_epoch_ones_and_skips_damaged_ones(
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
     out = tmp_path / "all.json"
     result = run_tool("dcgan_tf.evaluate", f"--checkpoint-dir={run}", "--all-checkpoints", "--num-samples=200",
-                     f"--data={small_data}", f"--evaluator-dir={evaluator_dir}", f"--json={out}")  # fmt: skip
+                      f"--data={small_data}", f"--evaluator-dir={evaluator_dir}", f"--json={out}")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "skipping ckpt-4: damaged" in result.stdout
     records = json.loads(out.read_text())
