@@ -209,7 +209,8 @@ def training_metrics(
     The first call trains (or loads) the evaluator and embeds the test split; later calls reuse both.
     The noise is the same at every call, so epoch-to-epoch changes come from the generator alone.
     """
-    num_samples = num_samples or TRAINING_SAMPLES  # read at call time: the tests' tiny runs score fewer
+    if num_samples is None:  # read at call time: the tests' tiny runs score fewer
+        num_samples = TRAINING_SAMPLES
     return evaluate_generator(generator, get_reference(mnist, evaluator_dir), num_samples).columns()
 
 
