@@ -50,8 +50,9 @@ PARTS: dict[str, list[str]] = {
     "ema10k": ["--ema-half-life", "10000"],  # StyleGAN2-ADA's window for small batches (ema_kimg 10)
     "b128": ["--batch-size", "128"],  # the DCGAN paper's batch: twice the updates per epoch
     "b64": ["--batch-size", "64"],  # four times the updates per epoch, each a quarter of the work
-    # Issue 28's candidates, measured on top of paper+b64 (= --recipe fast --model dcgan, fast until 2026-12-03;
-    # paper+b64+selfcond100 is --recipe fast now, paper+b64+selfcond30 was on 2026-12-06 before it):
+    # Issue 28's candidates, measured on top of paper+b64 (= --recipe fast --model dcgan --r1 0, fast until
+    # 2026-12-03; paper+b64+selfcond100+r1 is --recipe fast now, paper+b64+selfcond100 was before 2026-12-07,
+    # paper+b64+selfcond30 on 2026-12-06):
     "topk": ["--top-k", "0.5", "--top-k-decay", "0.9"],  # Sinha et al. 2020, annealed to half the batch by epoch 7
     "selfcond": ["--model", "self-conditioned"],  # Liu et al. 2020: 10 clusters of D's features, re-clustered every 5
     # Each part is whole by itself (the tests build every part alone), so the cluster parts name their model too:
@@ -73,7 +74,8 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "+augment": ("paper", "augment"),
     "+b128": ("paper", "b128"),
     "+b64": ("paper", "b64"),
-    "fast": ("paper", "b64", "selfcond100"),  # --recipe fast now (from 2026-12-03: 10 clusters, then 30)
+    # --recipe fast now (from 2026-12-03: 10 clusters, then 30, then 100; R1 from 2026-12-07)
+    "fast": ("paper", "b64", "selfcond100", "r1"),
 }
 FINAL_FILE = "final.json"  # the 10,000-sample score of a run's last checkpoint
 

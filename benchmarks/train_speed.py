@@ -94,8 +94,10 @@ VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
     "mixed_bfloat16": (["--precision", "mixed_bfloat16"], {}),
     "mixed_float16": (["--precision", "mixed_float16"], {}),
     "xla": (["--jit-compile"], {}),  # float32 (TF32 on GPUs, as TensorFlow's default) with the step under XLA
-    # The model --recipe fast trains (float32), at the same batch: what its conditioning costs per image.
+    # The model --recipe fast trains (float32), at the same batch: what its conditioning costs per image; then
+    # with the R1 penalty --recipe fast adds (since 2026-12-07): a second backward pass through D on real images.
     "self-conditioned": (["--model", "self-conditioned"], {"NVIDIA_TF32_OVERRIDE": "0"}),
+    "self-conditioned+r1": (["--model", "self-conditioned", "--r1", "1"], {"NVIDIA_TF32_OVERRIDE": "0"}),
 }
 
 
@@ -265,7 +267,8 @@ def report(s: dict) -> str:
         f"device: {s['device']}",
         f"{cfg['rounds']} round(s) of every run, {cfg['epochs']} epochs on {cfg['train_size']} digits, batch "
         f"{cfg['batch_size']}, in alternating order; medians over rounds. reference = the TensorFlow tutorial's "
-        "code; the others = python -m dcgan_tf.train with that precision (self-conditioned: that --model, float32)",
+        "code; the others = python -m dcgan_tf.train with that precision (self-conditioned: that --model, float32; "
+        "+r1: with --r1 1)",
         fmt.format("", *kinds),
         row("training images/s (epochs 2+)", "images_per_s", ".1f"),
         row("speed-up over the reference", "speedup", ".2f"),

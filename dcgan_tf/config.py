@@ -70,9 +70,12 @@ RECIPES: dict[str, dict[str, Any]] = {
     # of benchmarks/recipe_search.py: at 30 epochs its FID was half of dcgan-paper's), with the self-conditioned
     # model since issue 28 (after 30 epochs: FID 4.92 against the DCGAN's 10.66; docs/recipes.md), on 30 clusters
     # from 2026-12-06 (after 30 epochs: FID 2.03, classifier score 9.06 against 10 clusters' 4.92, 8.56), and on 100
-    # since (after 21 epochs: FID 1.48, score 9.32 against 50 clusters' 1.81, 9.23 and 30 clusters' 2.53, 9.04).
-    # Runs started before keep resuming as they recorded (the DCGAN, or 10 or 30 clusters). The clusters apply
-    # only where the model is self-conditioned.
+    # since (after 21 epochs: FID 1.48, score 9.32 against 50 clusters' 1.81, 9.23 and 30 clusters' 2.53, 9.04),
+    # with R1 from 2026-12-07 (after 30 epochs, seeds 1 and 2: score 9.49 and 9.46 against 9.23 and 9.24, FID
+    # 1.52 and 1.60 against 1.47 and 1.62, recall 0.77 and 0.76; its epochs took 1.10x as long side by side).
+    # Runs started before keep resuming as they recorded (the DCGAN, 10 or 30 clusters, no R1). The clusters
+    # apply only where the model is self-conditioned, and R1 gives way to WGAN-GP's own penalty; R1 needs
+    # float32 (`TrainConfig.check_precision`).
     "fast": {
         "learning_rate": 2e-4,
         "beta1": 0.5,
@@ -80,6 +83,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "batch_size": 64,
         "model": "self-conditioned",
         "clusters": 100,
+        "r1": 1.0,
     },
 }
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -422,6 +426,8 @@ class TrainConfig:
         if self.model != "self-conditioned":  # a recipe's clusters wait for that model (--recipe fast --model dcgan)
             for name in SELF_CONDITIONING.keys() & self._unset:
                 object.__setattr__(self, name, None)
+        if self.loss == "wgan-gp" and "r1" in self._unset:  # a recipe's R1 gives way to WGAN-GP's own penalty
+            object.__setattr__(self, "r1", None)
         for name, off in OPTIONS_OFF.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, off)
@@ -461,9 +467,8 @@ class TrainConfig:
                     f"--mixed-precision means --precision mixed_float16, not {self.precision}: pass only one of them"
                 )
             object.__setattr__(self, "precision", "mixed_float16")
-        refusal = Precision(self.precision).refusal(self.needs_float32) if self.precision != "auto" else None
-        if refusal:
-            raise DcganError(refusal)
+        if not self._recipe_r1:  # a recipe's R1 waits for `check_precision`: an older run may resume without it
+            self.check_precision()
         if not 0 <= self.ema_decay < 1:  # also rejects NaN
             raise DcganError(f"--ema-decay must be in [0, 1), e.g. 0.99 or 0.999 (got {self.ema_decay})")
         for name in ("learning_rate", "g_learning_rate", "d_learning_rate"):
@@ -533,7 +538,26 @@ class TrainConfig:
         """The option that rules out mixed precision (a penalty on input gradients), or None."""
         if self.loss == "wgan-gp":
             return "--loss wgan-gp"
-        return "--r1" if self.r1 else None
+        if not self.r1:
+            return None
+        return f"--recipe {self.recipe}'s --r1 {self.r1:g}" if self._recipe_r1 else "--r1"
+
+    @property
+    def _recipe_r1(self) -> bool:
+        """Whether R1 is on because the recipe set it, not a flag."""
+        return "r1" in self._unset and bool(self.r1)
+
+    def check_precision(self) -> None:
+        """Refuse a --precision that cannot train this run (`Precision.refusal`), naming the way out.
+
+        Training calls it once more after `as_recorded`: where the recipe set --r1, a run of the recipe recorded
+        without R1 (``fast`` before 2026-12-07) resumes in the mixed precision it was made with.
+        """
+        refusal = Precision(self.precision).refusal(self.needs_float32) if self.precision != "auto" else None
+        if refusal and self._recipe_r1:
+            refusal += ", or add --r1 0 for the recipe's other settings"
+        if refusal:
+            raise DcganError(refusal)
 
     @property
     def augmentations(self) -> tuple[str, ...]:

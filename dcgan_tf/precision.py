@@ -13,7 +13,8 @@ prints. The advice follows what was measured, per kind of unit, never a flag tha
   the faster, and no tip is printed;
 - NVIDIA GPUs of compute capability 7.0 or newer (tensor cores): ``mixed_float16``, TensorFlow's own
   advice for them (not measured by this project);
-- WGAN-GP always float32: its gradient penalty needs float32 second derivatives.
+- WGAN-GP and R1 (``--recipe fast`` sets it) always float32: their gradient penalties need float32 second
+  derivatives.
 """
 
 from __future__ import annotations
@@ -120,12 +121,18 @@ def auto_precision(
     return "float32", "this CPU has no bfloat16 units"
 
 
-def precision_hint(precision: str, cpuinfo: str | Path | None = None) -> str | None:
-    """A one-line tip when a float32 run is on a CPU where bfloat16 measured faster (one with AMX)."""
+def precision_hint(precision: str, cpuinfo: str | Path | None = None, needs_float32: str | None = None) -> str | None:
+    """A one-line tip when a float32 run is on a CPU where bfloat16 measured faster (one with AMX); where the
+    run's ``needs_float32`` option rules bfloat16 out, the tip says what that option costs instead."""
     import tensorflow as tf
 
     if precision != "float32" or tf.config.list_physical_devices("GPU") or "amx_bf16" not in cpu_flags(cpuinfo):
         return None
+    if needs_float32:
+        return (
+            f"tip: this CPU has AMX units, where --precision mixed_bfloat16 trained 1.7x as many images/s as "
+            f"float32, but {needs_float32} needs float32 (docs/performance.md)"
+        )
     return (
         "tip: this CPU has AMX units: --precision mixed_bfloat16 (or auto) trained 1.7x as many images/s as "
         "float32 on such a CPU (docs/performance.md)"

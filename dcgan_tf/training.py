@@ -66,6 +66,7 @@ def fit(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = No
     config = _recipe_as_recorded(config)  # first: it resolves the flags given again
     config, tutorial_start = continue_tutorial(config)  # a folder of the TensorFlow tutorial's: into its subfolder
     config = _resolve_precision(config)  # where the run's config.json is (the subfolder, for a tutorial's)
+    config.check_precision()  # after as_recorded: a run recorded without the recipe's R1 keeps its precision
     print("dcgan_tf training with:\n" + config.describe(), flush=True)
     mnist = data.load_mnist(config.data, config.dataset)
     spec = model_spec(config.model)
@@ -89,7 +90,7 @@ def fit(config: TrainConfig, on_epoch: Callable[[EpochReport], None] | None = No
 
     check_replica_split(config.batch_size, strategy.num_replicas_in_sync)
     chief = is_chief(strategy)
-    hint = precision_hint(config.precision)
+    hint = precision_hint(config.precision, needs_float32=config.needs_float32)
     if hint:
         print(hint)
     checkpoint_dir, output_dir = prepare_folders(config) if chief else worker_folders()

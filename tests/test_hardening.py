@@ -204,6 +204,12 @@ def test_precision_advice_follows_what_was_measured(tmp_path):
     for cpu in (avx512_bf16, avx2, tmp_path / "missing"):
         assert precision_hint("float32", cpu) is None
     assert precision_hint("mixed_bfloat16", amx) is None  # already using them
+    # A run that needs float32 (--recipe fast's R1) is told what that costs on such a CPU, not to use bfloat16.
+    needs = TrainConfig(recipe="fast").needs_float32
+    assert needs == "--recipe fast's --r1 1" and "but --recipe fast's --r1 1 needs float32" in precision_hint(
+        "float32", amx, needs
+    )
+    assert auto_precision(needs, amx) == ("float32", "--recipe fast's --r1 1 needs float32 for its gradient penalty")
     assert auto_precision(None, amx)[0] == "mixed_bfloat16"
     assert auto_precision(None, avx512_bf16)[0] == "float32" and auto_precision(None, avx2)[0] == "float32"
     assert auto_precision("--loss wgan-gp", amx)[0] == "float32"

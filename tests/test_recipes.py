@@ -49,6 +49,9 @@ def test_the_fast_recipe_is_dcgan_paper_on_batches_of_64_with_the_self_condition
     assert (fast.batch_size, paper.batch_size, card.batch_size) == (64, 256, 256)
     assert (fast.model, paper.model, card.model) == ("self-conditioned", "dcgan", "dcgan")
     assert (fast.clusters, fast.recluster_every) == (100, 5)  # the recipe's clusters, the model's schedule
+    assert (fast.r1, paper.r1, card.r1) == (1.0, 0.0, 0.0)  # R1 since 2026-12-07
+    assert parse_config(["--recipe", "fast", "--r1", "0"]).r1 == 0.0  # the recipe without R1
+    assert parse_config(["--recipe", "fast", "--loss", "wgan-gp"]).r1 == 0.0  # R1 gives way to WGAN-GP's penalty
     assert parse_config(["--model", "self-conditioned"]).clusters == 10  # the model's own default elsewhere
     assert parse_config(["--recipe", "fast", "--clusters", "12"]).clusters == 12
     assert adam_settings(fast) == adam_settings(paper) == [pytest.approx((2e-4, 0.5, 0.999))] * 2
@@ -56,7 +59,7 @@ def test_the_fast_recipe_is_dcgan_paper_on_batches_of_64_with_the_self_condition
     dcgan = parse_config(["--recipe", "fast", "--model", "dcgan"])  # what --recipe fast trained before issue 28
     assert (dcgan.model, dcgan.clusters, dcgan.batch_size) == ("dcgan", None, 64)
     saved = json.loads(fast.to_json())  # config.json records what the recipe resolved to
-    assert (saved["batch_size"], saved["model"], saved["clusters"]) == (64, "self-conditioned", 100)
+    assert (saved["batch_size"], saved["model"], saved["clusters"], saved["r1"]) == (64, "self-conditioned", 100, 1)
     with pytest.raises(DcganError, match="--train-size 32 is smaller than --batch-size 64"):
         TrainConfig(recipe="fast", train_size=32)
     # The recipe's model does not run under a distribution strategy: the refusal names the recipe and the way out.
@@ -90,17 +93,58 @@ def test_a_fast_run_from_before_fast_picked_its_model_resumes_as_the_dcgan_it_re
 
 @pytest.mark.parametrize("clusters", [10, 30])  # what --recipe fast recorded from 2026-12-03, and earlier on 12-06
 def test_a_fast_run_from_before_fast_took_100_clusters_resumes_with_the_clusters_it_recorded(clusters):
-    before = json.loads(TrainConfig(recipe="fast", clusters=clusters).to_json())
+    before = json.loads(TrainConfig(recipe="fast", clusters=clusters, r1=0.0).to_json())
     resumed, kept = TrainConfig(recipe="fast").as_recorded(before)
-    assert kept == {"clusters": clusters} and (resumed.model, resumed.clusters) == ("self-conditioned", clusters)
+    assert kept == {"clusters": clusters, "r1": 0.0}
+    assert (resumed.model, resumed.clusters, resumed.r1) == ("self-conditioned", clusters, 0.0)
     assert resumed.conflicts_with(before) == []
     # A flag given wins over the record, and is then a change of the run's identity, refused as any other.
     given, kept = TrainConfig(recipe="fast", clusters=100).as_recorded(before)
-    assert kept == {} and given.conflicts_with(before) == [f"clusters={clusters} (now 100)"]
-    # The DCGAN that fast trained before 2026-12-03 takes no clusters back: only its model.
-    dcgan = json.loads(TrainConfig(recipe="fast", model="dcgan").to_json())
+    assert kept == {"r1": 0.0} and given.conflicts_with(before) == [f"clusters={clusters} (now 100)"]
+    # The DCGAN that fast trained before 2026-12-03 takes no clusters back: only its model (and no R1).
+    dcgan = json.loads(TrainConfig(recipe="fast", model="dcgan", r1=0.0).to_json())
     resumed, kept = TrainConfig(recipe="fast").as_recorded(dcgan)
-    assert kept == {"model": "dcgan"} and (resumed.model, resumed.clusters) == ("dcgan", None)
+    assert kept == {"model": "dcgan", "r1": 0.0} and (resumed.model, resumed.clusters) == ("dcgan", None)
+
+
+def test_a_fast_run_from_before_fast_took_r1_resumes_without_it_and_r1_is_then_a_new_run():
+    # What --recipe fast recorded before 2026-12-07: a hundred clusters, r1 0 (or, older still, no r1 field).
+    before = json.loads(TrainConfig(recipe="fast", r1=0.0).to_json())
+    older = {name: value for name, value in before.items() if name != "r1"}
+    for saved in (before, older):
+        resumed, kept = TrainConfig(recipe="fast").as_recorded(saved)
+        assert kept == {"r1": 0.0} and resumed.r1 == 0.0 and resumed.conflicts_with(saved) == []
+    # Asking for R1 by flag is asking for another run: a change of identity, refused as any other.
+    given, kept = TrainConfig(recipe="fast", r1=1.0).as_recorded(before)
+    assert kept == {} and given.conflicts_with(before) == ["r1=0.0 (now 1.0)"]
+    # A run made with today's fast keeps its R1.
+    assert TrainConfig(recipe="fast").as_recorded(json.loads(TrainConfig(recipe="fast").to_json()))[1] == {}
+
+
+def test_the_recipes_r1_refuses_mixed_precision_naming_the_way_out_but_an_older_run_resumes_in_it(
+    mnist_path, tmp_path, capsys
+):
+    # A flag's R1 is refused at once; the recipe's names --r1 0 as the way out, and waits for training, which
+    # knows whether the folder holds an older fast run recorded without R1.
+    with pytest.raises(DcganError, match=r"does not support --r1 \(its gradient penalty .*: use float32$"):
+        TrainConfig(recipe="dcgan-paper", r1=1, precision="mixed_bfloat16")
+    new = tmp_path / "new"
+    with pytest.raises(
+        DcganError,
+        match=r"--precision mixed_bfloat16 does not support --recipe fast's --r1 1 \(its gradient penalty needs "
+        r"float32 second derivatives\): use float32, or add --r1 0 for the recipe's other settings",
+    ):
+        fit(TrainConfig(**tiny_flags(mnist_path, new, epochs=1, recipe="fast", precision="mixed_bfloat16")))
+    assert not new.exists()  # refused before anything was written
+    # What fast trained in bfloat16 before 2026-12-07 (no R1) resumes as typed then, without R1, in bfloat16.
+    run = tmp_path / "run"
+    flags = tiny_flags(mnist_path, run, recipe="fast", clusters=2, precision="mixed_bfloat16")
+    fit(TrainConfig(**{**flags, "epochs": 1}, r1=0.0))
+    capsys.readouterr()
+    history = fit(TrainConfig(**flags))
+    assert "it resumes as config.json recorded it, with --r1 0.0" in capsys.readouterr().out
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert json.loads((run / "config.json").read_text())["r1"] == 0.0
 
 
 def test_unknown_recipes_and_bad_time_limits_are_refused():
