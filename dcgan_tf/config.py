@@ -296,7 +296,8 @@ class TrainConfig:
     r1: float | None = flag(
         None,
         "weight GAMMA of the R1 penalty GAMMA/2 * |grad_x D(x)|^2 on real images (Mescheder et al. 2018), added to "
-        "the discriminator's loss; for --loss bce and hinge (default: the recipe's, else 0: off)",
+        "the discriminator's loss; for --loss bce and hinge; needs float32 (default: the recipe's, 1 for fast, "
+        "else 0: off)",
         type=float,
         metavar="GAMMA",
     )
