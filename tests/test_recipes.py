@@ -136,6 +136,7 @@ def test_the_recipes_r1_refuses_mixed_precision_naming_the_way_out_but_an_older_
     ):
         fit(TrainConfig(**tiny_flags(mnist_path, new, epochs=1, recipe="fast", precision="mixed_bfloat16")))
     assert not new.exists()  # refused before anything was written
+    TrainConfig(recipe="fast", precision="mixed_bfloat16", r1=0.0).check_precision()  # the way out it names
     # What fast trained in bfloat16 before 2026-12-07 (no R1) resumes as typed then, without R1, in bfloat16.
     run = tmp_path / "run"
     flags = tiny_flags(mnist_path, run, recipe="fast", clusters=2, precision="mixed_bfloat16")
