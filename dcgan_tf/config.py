@@ -555,10 +555,8 @@ class TrainConfig:
         without R1 (``fast`` before 2026-12-07) resumes in the mixed precision it was made with.
         """
         refusal = Precision(self.precision).refusal(self.needs_float32) if self.precision != "auto" else None
-        if refusal and self._recipe_r1:
-            refusal += ", or add --r1 0 for the recipe's other settings"
         if refusal:
-            raise DcganError(refusal)
+            raise DcganError(refusal + (", or add --r1 0 for the recipe's other settings" if self._recipe_r1 else ""))
 
     @property
     def augmentations(self) -> tuple[str, ...]:
